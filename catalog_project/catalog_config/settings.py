@@ -1,0 +1,8 @@
+"""Settings of the catalog service: restaurants, menus and the cached restaurant list."""
+
+from food_common.settings_base import *  # noqa: F403
+from food_common.settings_base import INSTALLED_APPS, service_settings
+
+globals().update(service_settings("catalog", database="food_catalog"))
+
+INSTALLED_APPS = [*INSTALLED_APPS, "catalog"]

@@ -1,0 +1,175 @@
+"""Calls between services: pooled connections, timeouts from settings, a circuit breaker per copy.
+
+`UpstreamSet` spreads calls round-robin over the copies of one service and skips a copy whose
+circuit is open; both this module's `ServiceClient` and the gateway's proxy use it. Written here
+rather than taken from a library because the gateway must consult the breakers on its own fast path
+(see docs/architecture.md); the logic is a few dozen lines.
+"""
+
+import itertools
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import urllib3
+
+from food_common.request_id import HEADER as REQUEST_ID_HEADER
+from food_common.request_id import get_request_id
+
+logger = logging.getLogger(__name__)
+
+
+class CircuitBreaker:
+    """Open after `threshold` consecutive failures; after `reset_after` s let one trial call through."""
+
+    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+    def __init__(self, threshold: int = 3, reset_after: float = 5.0):
+        self.threshold = threshold
+        self.reset_after = reset_after
+        self.failures = 0
+        self.opened_at = 0.0
+        self._trial_running = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        if self.failures < self.threshold:
+            return self.CLOSED
+        if time.monotonic() - self.opened_at >= self.reset_after:
+            return self.HALF_OPEN
+        return self.OPEN
+
+    def allow(self) -> bool:
+        """Return True if a call may go through now (closed, or the one half-open trial)."""
+        if self.failures < self.threshold:
+            return True
+        with self._lock:
+            if self.state == self.HALF_OPEN and not self._trial_running:
+                self._trial_running = True
+                return True
+        return False
+
+    def record_success(self) -> None:
+        if self.failures:
+            with self._lock:
+                self.failures = 0
+                self._trial_running = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+            self._trial_running = False
+            if self.failures >= self.threshold:
+                self.opened_at = time.monotonic()
+
+
+@dataclass
+class Upstream:
+    """One copy of a service: its base URL and its circuit breaker."""
+
+    base_url: str
+    breaker: CircuitBreaker
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parsed = urllib3.util.parse_url(self.base_url)
+        return parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+class UpstreamSet:
+    """The copies of one service, handed out round-robin, skipping those whose circuit is open."""
+
+    def __init__(
+        self, name: str, base_urls: list[str], threshold: int = 3, reset_after: float = 5.0
+    ):
+        if not base_urls:
+            raise ValueError(f"no base URL configured for upstream {name!r}")
+        self.name = name
+        self.upstreams = [
+            Upstream(url.rstrip("/"), CircuitBreaker(threshold, reset_after)) for url in base_urls
+        ]
+        self._counter = itertools.count()
+
+    def candidates(self) -> list[Upstream]:
+        """Return the copies to try for one call, in order: round-robin start, open circuits left out."""
+        n = len(self.upstreams)
+        start = next(self._counter) % n
+        ordered = self.upstreams[start:] + self.upstreams[:start]
+        return [u for u in ordered if u.breaker.allow()]
+
+
+class UpstreamError(Exception):
+    """No copy of the service answered; `kind` is "unavailable" or "timeout"."""
+
+    def __init__(self, service: str, kind: str, message: str):
+        super().__init__(message)
+        self.service = service
+        self.kind = kind
+
+
+@dataclass
+class ServiceResponse:
+    status: int
+    body: bytes
+    headers: dict
+
+    def json(self):
+        return json.loads(self.body or b"null")
+
+
+class ServiceClient:
+    """A pooled JSON client for one service, with timeouts, round-robin and circuit breakers."""
+
+    def __init__(
+        self,
+        name: str,
+        base_urls: list[str],
+        *,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 5.0,
+        pool_size: int = 10,
+    ):
+        self.upstreams = UpstreamSet(name, base_urls)
+        self.name = name
+        self.pool = urllib3.PoolManager(
+            maxsize=pool_size,
+            retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        )
+
+    def request(
+        self, method: str, path: str, *, json_body=None, token: str | None = None, headers=None
+    ) -> ServiceResponse:
+        """Send one request to a healthy copy; raise UpstreamError when none answers in time."""
+        send_headers = {"Accept": "application/json", REQUEST_ID_HEADER: get_request_id()}
+        if token:
+            send_headers["Authorization"] = f"Bearer {token}"
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            send_headers["Content-Type"] = "application/json"
+        send_headers.update(headers or {})
+        for upstream in self.upstreams.candidates():
+            try:
+                response = self.pool.request(
+                    method, upstream.base_url + path, body=body, headers=send_headers
+                )
+            except urllib3.exceptions.NewConnectionError:
+                # Nothing was sent: safe to try the next copy, even for a POST.
+                upstream.breaker.record_failure()
+                continue
+            except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError) as exc:
+                upstream.breaker.record_failure()
+                kind = (
+                    "timeout" if isinstance(exc, urllib3.exceptions.TimeoutError) else "unavailable"
+                )
+                raise UpstreamError(self.name, kind, f"{self.name} did not answer: {exc}") from exc
+            if response.status >= 500:
+                upstream.breaker.record_failure()
+            else:
+                upstream.breaker.record_success()
+            return ServiceResponse(response.status, response.data, dict(response.headers))
+        raise UpstreamError(self.name, "unavailable", f"no copy of {self.name} is reachable")

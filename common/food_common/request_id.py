@@ -1,0 +1,67 @@
+"""Request ids: accept or generate `X-Request-ID`, keep it in a context variable, return it.
+
+The id is put on every log record (see `food_common.logging`), passed on outbound service calls
+(`food_common.http`) and carried by events, so one id follows a request through every process.
+"""
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+
+HEADER = "X-Request-ID"
+META_KEY = "HTTP_X_REQUEST_ID"
+_VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+access_log = logging.getLogger("food.access")
+
+
+def new_request_id() -> str:
+    """Return a fresh request id."""
+    return uuid.uuid4().hex
+
+
+def clean_request_id(value: str | None) -> str:
+    """Return `value` if it is a safe request id, else a fresh one (never trust a header blindly)."""
+    if value and _VALID.match(value):
+        return value
+    return new_request_id()
+
+
+def get_request_id() -> str:
+    """Return the request id of the request or task being handled ("-" outside one)."""
+    return current_request_id.get()
+
+
+class RequestIDMiddleware:
+    """Accept or generate the request id, expose it on the response, and log one line per request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = clean_request_id(request.META.get(META_KEY))
+        request.request_id = request_id
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[HEADER] = request_id
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.get_full_path(),
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            return response
+        finally:
+            current_request_id.reset(token)

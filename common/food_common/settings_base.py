@@ -1,0 +1,143 @@
+"""Settings every service shares; a project star-imports this, then applies `service_settings(...)`.
+
+Everything comes from the environment with a working local default (see `.env.example`).
+"""
+
+from datetime import timedelta  # noqa: F401 - handy for projects that star-import this module
+
+import dj_database_url
+
+from food_common.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from food_common.logging import logging_config
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_secret("SECRET_KEY", "local-only-insecure-secret-key-change-me-in-production")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
+)
+USE_X_FORWARDED_HOST = False
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "food_common",
+]
+
+MIDDLEWARE = [
+    "food_common.request_id.RequestIDMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+APPEND_SLASH = False
+
+# Bodies above this answer 413 JSON (the gateway enforces its own limit first).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_BYTES", 1024 * 1024)
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/1")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.5),
+            "SOCKET_TIMEOUT": env_float("REDIS_TIMEOUT", 0.5),
+        },
+    }
+}
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+
+# Access tokens are verified locally from the auth service's JWKS (food_common.tokens).
+JWT_JWKS_URL = env_str("JWT_JWKS_URL", "http://127.0.0.1:4001/auth/.well-known/jwks.json")
+JWT_JWKS_TIMEOUT = env_float("JWT_JWKS_TIMEOUT", 3.0)
+JWT_ISSUER = env_str("JWT_ISSUER", "food-auth")
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "food-api")
+JWT_LEEWAY = env_int("JWT_LEEWAY", 0)
+
+# Outbound service calls (food_common.http.ServiceClient).
+SERVICE_CONNECT_TIMEOUT = env_float("SERVICE_CONNECT_TIMEOUT", 1.0)
+SERVICE_READ_TIMEOUT = env_float("SERVICE_READ_TIMEOUT", 5.0)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["food_common.authentication.JWKSAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "food_common.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+READY_CHECKS = {
+    "database": "food_common.health.check_database",
+    "redis": "food_common.health.check_redis",
+}
+
+
+def service_settings(service: str, *, database: str | None) -> dict:
+    """Return the settings that differ only by service name: database, logging, static, cookies."""
+    values = {
+        "SERVICE_NAME": service,
+        "ROOT_URLCONF": f"{service}_config.urls",
+        "WSGI_APPLICATION": f"{service}_config.wsgi.application",
+        "LOGGING": logging_config(service, env_str("LOG_LEVEL", "INFO")),
+        # Each project's admin is reached through the gateway at /admin/<service>/, with its
+        # static files under /static/<service>/ and cookies of its own, so the admins never mix.
+        "STATIC_URL": f"/static/{service}/",
+        "STATIC_ROOT": env_str("STATIC_ROOT", f"var/static/{service}"),
+        "SESSION_COOKIE_NAME": f"{service}_sessionid",
+        "CSRF_COOKIE_NAME": f"{service}_csrftoken",
+        "SPECTACULAR_SETTINGS": {**SPECTACULAR_SETTINGS, "TITLE": f"Food ordering: {service} API"},
+        "CACHES": {"default": {**CACHES["default"], "KEY_PREFIX": service}},
+    }
+    if database:
+        config = dj_database_url.parse(
+            env_str("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}"),
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        )
+        config.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)
+        values["DATABASES"] = {"default": config}
+    return values

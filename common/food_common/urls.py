@@ -1,0 +1,23 @@
+"""URL patterns every service serves: health, readiness, its admin and its OpenAPI schema."""
+
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from food_common import errors, health
+
+
+def common_urlpatterns(service: str) -> list:
+    """Return /health, /ready, /schema and /admin/<service>/ for `service`."""
+    return [
+        path("health", health.health, name="health"),
+        path("ready", health.ready, name="ready"),
+        path("schema", SpectacularAPIView.as_view(), name="schema"),
+        path(f"admin/{service}/", admin.site.urls),
+    ]
+
+
+handler400 = errors.handler400
+handler403 = errors.handler403
+handler404 = errors.handler404
+handler500 = errors.handler500
