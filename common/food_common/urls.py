@@ -1,7 +1,7 @@
 """URL patterns every service serves: health, readiness, its admin and its OpenAPI schema."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from food_common import errors, health
@@ -14,7 +14,13 @@ def common_urlpatterns(service: str) -> list:
         path("ready", health.ready, name="ready"),
         path("schema", SpectacularAPIView.as_view(), name="schema"),
         path(f"admin/{service}/", admin.site.urls),
+        not_found_fallback(),
     ]
+
+
+def not_found_fallback():
+    """Return a last pattern that answers any unknown path with JSON 404, even when DEBUG is on."""
+    return re_path(r"^", errors.handler404)
 
 
 handler400 = errors.handler400

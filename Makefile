@@ -1,0 +1,55 @@
+# The command index. `make up` runs the whole system locally, `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PROJECTS := auth catalog orders payments gateway
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: up install bootstrap services test unit cross lint format check-migrations run-% test-% clean
+
+up: install bootstrap ## run every process (Ctrl-C stops them all)
+	@echo "Gateway:   http://127.0.0.1:8000  (API, /docs, /schema, /admin/<project>/)"
+	@echo "Services:  auth :4001  catalog :4002  orders :4003  payments :4004"
+	@echo "Local admin in every project: $${LOCAL_ADMIN_EMAIL:-admin@example.com} / $${LOCAL_ADMIN_PASSWORD:-admin}"
+	honcho -f Procfile start
+
+install: $(VENV)/.installed ## create the venv and install the pinned requirements
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt common/pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements/dev.txt
+	touch $@
+
+bootstrap: install ## create databases, migrate, create the local admins
+	bin/bootstrap
+
+services: ## start this machine's PostgreSQL and Redis if they are not running
+	bin/services
+
+test: install lint check-migrations unit cross ## everything CI runs
+
+unit: install ## each project's own pytest-django suite (real PostgreSQL and Redis)
+	@set -e; for p in $(PROJECTS); do echo "== $$p"; (cd $${p}_project && pytest); done
+
+test-%: install ## one project's suite, e.g. `make test-catalog`
+	cd $*_project && pytest
+
+cross: install ## cross-service tests: real processes on free ports, HTTP through the gateway
+	pytest tests
+
+lint: install
+	ruff check .
+	ruff format --check .
+
+format: install
+	ruff check --fix .
+	ruff format .
+
+check-migrations: install
+	@set -e; for p in $(PROJECTS); do (cd $${p}_project && python manage.py makemigrations --check --dry-run >/dev/null) || { echo "$$p: missing migration (run makemigrations)"; exit 1; }; done
+
+run-%: install ## one project on its own, e.g. `make run-catalog PORT=4002`
+	bin/serve $* $(PORT)
+
+clean:
+	rm -rf $(VENV) var

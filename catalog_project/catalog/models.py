@@ -1,0 +1,96 @@
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models.functions import Lower, Upper
+
+
+class Cuisine(models.TextChoices):
+    AMERICAN = "american"
+    CHINESE = "chinese"
+    FRENCH = "french"
+    GREEK = "greek"
+    INDIAN = "indian"
+    ITALIAN = "italian"
+    JAPANESE = "japanese"
+    KOREAN = "korean"
+    LEBANESE = "lebanese"
+    MEXICAN = "mexican"
+    SPANISH = "spanish"
+    THAI = "thai"
+    TURKISH = "turkish"
+    VIETNAMESE = "vietnamese"
+    OTHER = "other"
+
+
+class Currency(models.TextChoices):
+    EUR = "EUR"
+    GBP = "GBP"
+    USD = "USD"
+
+
+def _trigram_index(field: str) -> GinIndex:
+    # `icontains` compiles to UPPER(col::text) LIKE UPPER(...): this expression index serves it.
+    return GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=f"restaurant_{field}_trgm")
+
+
+class Restaurant(models.Model):
+    owner_id = models.BigIntegerField(help_text="Id of the owning user in the auth service.")
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=2000, blank=True)
+    cuisine = models.CharField(max_length=20, choices=Cuisine.choices)
+    address = models.CharField(max_length=300)
+    is_open = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [
+            models.Index(fields=["owner_id"], name="restaurant_owner_idx"),
+            models.Index(fields=["name", "id"], name="restaurant_name_idx"),
+            models.Index(fields=["cuisine", "is_open", "name"], name="restaurant_cuisine_open_idx"),
+            models.Index(fields=["is_open", "name"], name="restaurant_open_idx"),
+            _trigram_index("name"),
+            _trigram_index("description"),
+            _trigram_index("cuisine"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(name=""), name="restaurant_name_not_blank"),
+            models.CheckConstraint(
+                condition=models.Q(cuisine__in=Cuisine.values), name="restaurant_cuisine_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MenuItem(models.Model):
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="menu_items")
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=1000, blank=True)
+    category = models.CharField(max_length=50, blank=True)
+    price = models.DecimalField(max_digits=8, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.EUR)
+    is_available = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="menu_item_price_positive"),
+            models.CheckConstraint(condition=~models.Q(name=""), name="menu_item_name_not_blank"),
+            models.CheckConstraint(
+                condition=models.Q(currency__in=Currency.values), name="menu_item_currency_valid"
+            ),
+            # Also the index behind "the menu of restaurant X".
+            models.UniqueConstraint(
+                "restaurant",
+                Lower("name"),
+                name="menu_item_name_unique_per_restaurant",
+                violation_error_message="This restaurant already has an item with this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.price} {self.currency})"

@@ -1,0 +1,162 @@
+"""The gateway's own endpoints: health, readiness of every upstream, the merged schema and docs."""
+
+import copy
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+from drf_spectacular.views import SpectacularSwaggerView
+
+from food_common.health import run_checks
+from food_common.http import ServiceClient, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+API_UPSTREAMS = ("auth", "catalog", "orders", "payments")
+SCHEMA_TTL = 60.0
+
+
+def _client(name: str) -> ServiceClient:
+    return ServiceClient(
+        name,
+        settings.UPSTREAMS[name],
+        connect_timeout=0.5,
+        read_timeout=settings.GATEWAY_READ_TIMEOUT,
+    )
+
+
+def upstream_health() -> dict[str, dict[str, str]]:
+    """Return, per upstream, each copy's `/health` outcome ("ok" or why not)."""
+    report = {}
+    for name in API_UPSTREAMS:
+        copies = {}
+        for base_url in settings.UPSTREAMS[name]:
+            try:
+                response = ServiceClient(
+                    name, [base_url], connect_timeout=0.5, read_timeout=1.0
+                ).request("GET", "/health")
+                copies[base_url] = (
+                    "ok" if response.status == 200 else f"error: HTTP {response.status}"
+                )
+            except UpstreamError as exc:
+                copies[base_url] = f"error: {exc}"
+        report[name] = copies
+    return report
+
+
+@require_GET
+def ready(request):
+    """Ready when the gateway's database and Redis answer and every upstream has a healthy copy."""
+    checks = run_checks(settings.READY_CHECKS)
+    upstreams = upstream_health()
+    failed = [name for name, outcome in checks.items() if outcome != "ok"]
+    failed += [name for name, copies in upstreams.items() if "ok" not in copies.values()]
+    return JsonResponse(
+        {
+            "status": "unavailable" if failed else "ok",
+            "service": "gateway",
+            "checks": checks,
+            "upstreams": upstreams,
+            **({"failed": failed} if failed else {}),
+        },
+        status=503 if failed else 200,
+    )
+
+
+class _SchemaCache:
+    """The merged OpenAPI document, rebuilt at most once a minute."""
+
+    def __init__(self):
+        self.document = None
+        self.built_at = 0.0
+        self.lock = threading.Lock()
+
+    def get(self) -> dict:
+        with self.lock:
+            if self.document is None or time.monotonic() - self.built_at > SCHEMA_TTL:
+                self.document = merge_schemas(fetch_schemas())
+                self.built_at = time.monotonic()
+            return self.document
+
+
+schema_cache = _SchemaCache()
+
+
+def fetch_schemas() -> dict[str, dict]:
+    """Return each upstream's OpenAPI document (JSON), skipping those that do not answer."""
+    documents = {}
+    for name in API_UPSTREAMS:
+        try:
+            response = _client(name).request(
+                "GET", "/schema", headers={"Accept": "application/vnd.oai.openapi+json"}
+            )
+        except UpstreamError as exc:
+            logger.warning("schema of %s unavailable: %s", name, exc)
+            continue
+        if response.status == 200:
+            documents[name] = response.json()
+    return documents
+
+
+def merge_schemas(documents: dict[str, dict]) -> dict:
+    """Return one OpenAPI document with every service's public paths and components.
+
+    A component name two services define differently is renamed `<Service><Name>` in the second.
+    """
+    merged = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Food ordering API",
+            "version": "1.0.0",
+            "description": "The public API, served through the gateway. Services missing from this "
+            "document did not answer when it was built: "
+            + ", ".join(n for n in API_UPSTREAMS if n not in documents)
+            or "none.",
+        },
+        "paths": {},
+        "components": {"schemas": {}, "securitySchemes": {}},
+    }
+    internal = ("/health", "/ready", "/schema")
+    for name, document in documents.items():
+        document = copy.deepcopy(document)
+        components = document.get("components", {})
+        for kind in ("schemas", "securitySchemes"):
+            for component, definition in components.get(kind, {}).items():
+                existing = merged["components"][kind].get(component)
+                if existing is not None and existing != definition:
+                    renamed = f"{name.capitalize()}{component}"
+                    document = _rename_ref(
+                        document,
+                        f"#/components/{kind}/{component}",
+                        f"#/components/{kind}/{renamed}",
+                    )
+                    merged["components"][kind][renamed] = definition
+                else:
+                    merged["components"][kind][component] = definition
+        for path, operations in document.get("paths", {}).items():
+            if path in internal or path.startswith("/admin/"):
+                continue
+            merged["paths"][path] = operations
+    return merged
+
+
+def _rename_ref(node, old: str, new: str):
+    if isinstance(node, dict):
+        return {
+            k: (new if k == "$ref" and v == old else _rename_ref(v, old, new))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rename_ref(v, old, new) for v in node]
+    return node
+
+
+@require_GET
+def schema(request):
+    return JsonResponse(schema_cache.get())
+
+
+docs = SpectacularSwaggerView.as_view(url="/schema")

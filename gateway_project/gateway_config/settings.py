@@ -1,0 +1,40 @@
+"""Settings of the gateway: the single public entry point that checks tokens and forwards requests."""
+
+from food_common.env import env_bool, env_float, env_int, env_list, env_str
+from food_common.settings_base import *  # noqa: F403
+from food_common.settings_base import INSTALLED_APPS, service_settings
+
+globals().update(service_settings("gateway", database="food_gateway"))
+
+INSTALLED_APPS = [*INSTALLED_APPS, "gateway"]
+
+# Each upstream is a comma-separated list of base URLs (copies of the service); requests are spread
+# round-robin over the copies whose circuit is closed.
+UPSTREAMS = {
+    "auth": env_list("AUTH_SERVICE_URLS", "http://127.0.0.1:4001"),
+    "catalog": env_list("CATALOG_SERVICE_URLS", "http://127.0.0.1:4002"),
+    "orders": env_list("ORDERS_SERVICE_URLS", "http://127.0.0.1:4003"),
+    "payments": env_list("PAYMENTS_SERVICE_URLS", "http://127.0.0.1:4004"),
+    "flower": env_list("FLOWER_URLS", "http://127.0.0.1:5555"),
+}
+GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 1.0)
+# Per-upstream read timeout: <NAME>_READ_TIMEOUT (e.g. PAYMENTS_READ_TIMEOUT=15), else this default.
+GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 10.0)
+GATEWAY_READ_TIMEOUTS = {
+    name: env_float(f"{name.upper()}_READ_TIMEOUT", GATEWAY_READ_TIMEOUT) for name in UPSTREAMS
+}
+GATEWAY_CIRCUIT_THRESHOLD = env_int("GATEWAY_CIRCUIT_THRESHOLD", 3)
+GATEWAY_CIRCUIT_RESET_SECONDS = env_float("GATEWAY_CIRCUIT_RESET_SECONDS", 5.0)
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024)
+# Requests per client (token subject, else IP) per window; "0" turns the limit off.
+GATEWAY_RATE_LIMIT = env_str("GATEWAY_RATE_LIMIT", "100/s")
+GATEWAY_RATE_LIMIT_REDIS_URL = env_str("GATEWAY_RATE_LIMIT_REDIS_URL", REDIS_URL)  # noqa: F405
+GATEWAY_ACCESS_LOG = env_bool("GATEWAY_ACCESS_LOG", True)
+# For people: each project's admin at /admin/<project>/ and Flower at /flower/ (off in production).
+GATEWAY_PROXY_ADMIN = env_bool("GATEWAY_PROXY_ADMIN", True)
+GATEWAY_PROXY_FLOWER = env_bool("GATEWAY_PROXY_FLOWER", True)
+
+READY_CHECKS = {
+    "database": "food_common.health.check_database",
+    "redis": "food_common.health.check_redis",
+}

@@ -1,0 +1,5 @@
+from django.urls import include, path
+
+from food_common.urls import handler400, handler403, handler404, handler500  # noqa: F401
+
+urlpatterns = [path("", include("gateway.urls"))]

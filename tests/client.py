@@ -1,0 +1,63 @@
+"""A small HTTP client for the cross-service tests (urllib3, JSON in and out)."""
+
+import json
+
+import urllib3
+
+PASSWORD = "a-Long-enough-passw0rd"
+
+
+class Reply:
+    def __init__(self, response: urllib3.BaseHTTPResponse):
+        self.status = response.status
+        self.headers = response.headers
+        self.body = response.data
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.status} {self.body[:300]!r}>"
+
+
+class Api:
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2, read=15))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body=None,
+        token=None,
+        headers=None,
+        body=None,
+        base_url=None,
+    ) -> Reply:
+        send = {"Accept": "application/json", **(headers or {})}
+        if token:
+            send["Authorization"] = f"Bearer {token}"
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+        if body is not None:
+            send.setdefault("Content-Type", "application/json")
+        return Reply(
+            self.http.request(method, (base_url or self.base_url) + path, body=body, headers=send)
+        )
+
+    def get(self, path, **kw) -> Reply:
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json_body=None, **kw) -> Reply:
+        return self.request("POST", path, json_body=json_body, **kw)
+
+    def register_and_login(
+        self, email: str, role: str = "customer", password: str = PASSWORD
+    ) -> dict:
+        reply = self.post("/auth/register", {"email": email, "password": password, "role": role})
+        assert reply.status == 201, reply
+        reply = self.post("/auth/login", {"email": email, "password": password})
+        assert reply.status == 200, reply
+        return {"email": email, "password": password, **reply.json()}

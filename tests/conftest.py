@@ -1,0 +1,35 @@
+"""Cross-service tests: one real stack per test session, driven over HTTP through the gateway."""
+
+import uuid
+
+import pytest
+
+from tests.client import Api
+from tests.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("stack"))
+    stack.prepare()
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack) -> Api:
+    """A client for the public API through the gateway."""
+    return Api(stack.gateway_url)
+
+
+@pytest.fixture
+def unique_email():
+    return f"user-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@pytest.fixture
+def customer(api, unique_email):
+    """A registered, logged-in customer: {email, password, access, refresh}."""
+    return api.register_and_login(unique_email, role="customer")

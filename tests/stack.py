@@ -1,0 +1,279 @@
+"""Run the real system as processes on free ports: for the cross-service tests and the benchmark.
+
+Every process is started from `bin/serve` (the same script `make up` uses), with its own fresh
+database on the machine's PostgreSQL and a Redis server of its own on a free port, so a test may
+stop that Redis and never touches the machine's shared one.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+PG_ADMIN_URL = os.environ.get("E2E_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVICES = ("auth", "catalog", "orders", "payments", "gateway")
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """One child process with its own log file; stop/kill/start it again at will."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, log_path: Path, cwd: Path = ROOT):
+        self.name, self.argv, self.env, self.log_path, self.cwd = name, argv, env, log_path, cwd
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Process":
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.running:
+            os.killpg(self.proc.pid, signum)
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM the process group; SIGKILL it if it lingers."""
+        if not self.running:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (server and its workers) and reap it."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_until_up(url: str, process: Process, timeout: float = 60) -> None:
+    """Wait until `url` answers 200; fail with the log's tail if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running:
+            raise RuntimeError(f"{process.name} exited:\n{process.log()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{process.name} not up at {url} after {timeout}s:\n{process.log()[-3000:]}")
+
+
+def recreate_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+class Stack:
+    """auth, N catalog copies, orders, payments and the gateway, plus their own Redis."""
+
+    def __init__(
+        self, workdir: Path, *, catalog_copies: int = 2, prefix: str = "food_e2e", extra_env=None
+    ):
+        self.workdir = workdir
+        self.prefix = prefix
+        self.extra_env = extra_env or {}
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.redis_port = free_port()
+        self.ports = {
+            "auth": [free_port()],
+            "catalog": [free_port() for _ in range(catalog_copies)],
+            "orders": [free_port()],
+            "payments": [free_port()],
+            "gateway": [free_port()],
+        }
+        self.key_path = workdir / "keys" / "auth_jwt_private.pem"
+        self.processes: dict[str, list[Process]] = {}
+        self.redis: Process | None = None
+
+    # -- addresses -------------------------------------------------------------------------------
+    def url(self, service: str, copy: int = 0) -> str:
+        return f"http://127.0.0.1:{self.ports[service][copy]}"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url("gateway")
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.url('auth')}/auth/.well-known/jwks.json"
+
+    @property
+    def private_key_pem(self) -> bytes:
+        return self.key_path.read_bytes()
+
+    def database(self, service: str) -> str:
+        return f"{self.prefix}_{service}"
+
+    def env(self, service: str) -> dict:
+        """Return the environment of one service's processes."""
+        redis_url = f"redis://127.0.0.1:{self.redis_port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))},
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DEBUG": "0",
+            "SECRET_KEY": "e2e-only-secret-key-not-for-production-0123456789",
+            "ALLOWED_HOSTS": "*",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.database(service)}",
+            "REDIS_URL": f"{redis_url}/1",
+            "CELERY_BROKER_URL": f"{redis_url}/0",
+            "JWT_JWKS_URL": self.jwks_url,
+            "JWT_PRIVATE_KEY_FILE": str(self.key_path),
+            "AUTH_SERVICE_URLS": self.url("auth"),
+            "CATALOG_SERVICE_URLS": ",".join(
+                self.url("catalog", i) for i in range(len(self.ports["catalog"]))
+            ),
+            "ORDERS_SERVICE_URLS": self.url("orders"),
+            "PAYMENTS_SERVICE_URLS": self.url("payments"),
+            "FLOWER_URLS": "",
+            "GATEWAY_CIRCUIT_RESET_SECONDS": "1",
+            "GATEWAY_RATE_LIMIT": "1000/s",
+            "LOGIN_RATE_PER_IP": "1000/min",
+            "LOGIN_RATE_PER_EMAIL": "1000/min",
+            "WEB_WORKERS": "1",
+            "WEB_THREADS": "4",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.extra_env)
+        return env
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Write a fresh signing key, recreate every database and migrate them (in parallel)."""
+        self.key_path.parent.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        self.key_path.chmod(0o600)
+
+        def migrate(service: str) -> None:
+            recreate_database(self.database(service))
+            result = subprocess.run(
+                [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
+                cwd=ROOT / f"{service}_project",
+                env=self.env(service),
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode:
+                raise RuntimeError(f"migrate {service} failed:\n{result.stdout}\n{result.stderr}")
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(migrate, SERVICES))
+
+    def start_redis(self) -> None:
+        self.redis = Process(
+            "redis",
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            os.environ.copy(),
+            self.logs / "redis.log",
+        ).start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not start:\n{self.redis.log()}")
+
+    def server(self, service: str, copy: int = 0) -> Process:
+        """Return (creating it on first use) the process of one copy of a service."""
+        copies = self.processes.setdefault(service, [])
+        while len(copies) <= copy:
+            index = len(copies)
+            copies.append(
+                Process(
+                    f"{service}-{index}",
+                    [str(ROOT / "bin" / "serve"), service, str(self.ports[service][index])],
+                    self.env(service),
+                    self.logs / f"{service}-{index}.log",
+                )
+            )
+        return copies[copy]
+
+    def start_server(self, service: str, copy: int = 0) -> Process:
+        process = self.server(service, copy).start()
+        wait_until_up(f"{self.url(service, copy)}/health", process)
+        return process
+
+    def start(self) -> "Stack":
+        self.start_redis()
+        started = []
+        for service in ("auth", "catalog", "orders", "payments", "gateway"):
+            for copy in range(len(self.ports[service])):
+                started.append((service, copy, self.server(service, copy).start()))
+        for service, copy, process in started:
+            wait_until_up(f"{self.url(service, copy)}/health", process)
+        return self
+
+    def stop(self) -> None:
+        for copies in self.processes.values():
+            for process in copies:
+                process.stop()
+        if self.redis:
+            self.redis.stop()
