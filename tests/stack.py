@@ -83,6 +83,14 @@ class Process:
         except ProcessLookupError:
             pass
         self.proc.wait(10)
+        # Wait for the whole group (forked workers too) to be gone, so its sockets are closed.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -17,7 +17,8 @@ def test_register_login_and_me_through_gateway(api, unique_email):
     assert me.json()["id"] == user["id"]
 
 
-def test_register_refuses_duplicate_email_weak_password_and_admin_role(api, customer, unique_email):
+def test_register_refuses_duplicate_email_weak_password_and_admin_role(api, customer):
+    unique_email = f"other-{customer['email']}"
     duplicate = api.post("/auth/register", {"email": customer["email"], "password": PASSWORD})
     assert duplicate.status == 400 and "email" in duplicate.json()["errors"], duplicate
 

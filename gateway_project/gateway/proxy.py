@@ -44,6 +44,7 @@ SKIPPED_REQUEST_ENVIRON = frozenset(
     {"HTTP_X_REQUEST_ID", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_PROXY"}
 )
 BUFFER_LIMIT = 256 * 1024
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATUS_TEXT = {
     401: "Unauthorized",
     413: "Content Too Large",
@@ -206,6 +207,15 @@ class GatewayApplication:
             except NotSent:
                 upstream.breaker.record_failure()
                 continue
+            except (ConnectionResetError, http.client.RemoteDisconnected) as exc:
+                # The copy dropped the connection before answering (e.g. it is dying): another
+                # copy may take the request if repeating it is safe.
+                upstream.breaker.record_failure()
+                self.connections.discard(host, port)
+                if method in SAFE_METHODS:
+                    continue
+                logger.warning("%s at %s:%s dropped the connection: %r", name, host, port, exc)
+                return self.error(502, f"{name} dropped the connection.", ErrorCode.BAD_GATEWAY)
             except TimeoutError:
                 upstream.breaker.record_failure()
                 self.connections.discard(host, port)

@@ -3,13 +3,14 @@
 import sys
 
 from django.conf import settings
-from django.core.management import BaseCommand, call_command
-from django.core.management.base import SystemCheckError
+from django.core import checks
+from django.core.management import BaseCommand
 
 from food_common.health import run_checks
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # run below, to report them in one line
     help = "Check configuration, database and Redis before starting a server; exit 1 with one clear line if not."
 
     def add_arguments(self, parser):
@@ -19,10 +20,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, skip_dependencies=False, **options):
         service = settings.SERVICE_NAME
-        try:
-            call_command("check", stdout=sys.stderr, stderr=sys.stderr)
-        except SystemCheckError as exc:
-            self._fail(service, f"configuration is invalid: {str(exc).strip().splitlines()[-1]}")
+        serious = [issue for issue in checks.run_checks() if issue.is_serious()]
+        if serious:
+            self._fail(
+                service,
+                "configuration is invalid: " + "; ".join(f"({i.id}) {i.msg}" for i in serious),
+            )
         if skip_dependencies:
             return
         results = run_checks(settings.READY_CHECKS)
