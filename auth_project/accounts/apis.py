@@ -25,12 +25,14 @@ JWKS_MAX_AGE = 300
 
 
 class UserRegisterApi(APIView):
+    """Create an account; `role` is customer (default) or restaurant_owner, never admin."""
+
     permission_classes = [AllowAny]
     authentication_classes = []
 
     @extend_schema(
         request=UserRegisterInputSerializer,
-        responses={201: UserOutputSerializer},
+        responses={201: UserOutputSerializer, 400: OpenApiResponse(description="Invalid input")},
         summary="Create an account (role customer or restaurant_owner)",
     )
     def post(self, request):
@@ -44,11 +46,17 @@ class UserRegisterApi(APIView):
 
 
 class LoginApi(jwt_views.TokenObtainPairView):
+    """Exchange email and password for tokens; rate-limited per client IP and per email."""
+
     throttle_classes = [LoginIPThrottle, LoginEmailThrottle]
 
     @extend_schema(
         request=LoginInputSerializer,
-        responses={200: TokenPairOutputSerializer, 401: OpenApiResponse(description="Bad credentials")},
+        responses={
+            200: TokenPairOutputSerializer,
+            401: OpenApiResponse(description="Bad credentials"),
+            429: OpenApiResponse(description="Too many attempts; see Retry-After"),
+        },
         summary="Exchange email and password for an access and a refresh token",
     )
     def post(self, request, *args, **kwargs):
@@ -56,9 +64,14 @@ class LoginApi(jwt_views.TokenObtainPairView):
 
 
 class RefreshApi(jwt_views.TokenRefreshView):
+    """Rotate a refresh token: a new pair is issued and the given refresh token is revoked."""
+
     @extend_schema(
         request=RefreshInputSerializer,
-        responses={200: TokenPairOutputSerializer, 401: OpenApiResponse(description="Token refused")},
+        responses={
+            200: TokenPairOutputSerializer,
+            401: OpenApiResponse(description="Token refused"),
+        },
         summary="Exchange a refresh token for a new pair; the old refresh token stops working",
     )
     def post(self, request, *args, **kwargs):
@@ -66,6 +79,8 @@ class RefreshApi(jwt_views.TokenRefreshView):
 
 
 class LogoutApi(jwt_views.TokenBlacklistView):
+    """Revoke a refresh token (holding it is the proof; no access token needed)."""
+
     @extend_schema(
         request=RefreshInputSerializer,
         responses={204: None, 401: OpenApiResponse(description="Token refused")},
@@ -77,21 +92,29 @@ class LogoutApi(jwt_views.TokenBlacklistView):
 
 
 class MeApi(APIView):
+    """Return the caller, read from the database."""
+
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={200: UserOutputSerializer}, summary="The caller")
     def get(self, request):
         user = user_get_active(user_id=request.user.id)
         if user is None:
-            raise AuthenticationFailed("User not found or inactive.", AccountsErrorCode.USER_NOT_FOUND)
+            raise AuthenticationFailed(
+                "User not found or inactive.", AccountsErrorCode.USER_NOT_FOUND
+            )
         return Response(UserOutputSerializer(user).data)
 
 
 class JwksApi(APIView):
+    """Publish the public keys (JWKS) with which services verify access tokens."""
+
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(responses={200: JWKSetSerializer}, summary="Public keys that verify access tokens")
+    @extend_schema(
+        responses={200: JWKSetSerializer}, summary="Public keys that verify access tokens"
+    )
     def get(self, request):
         response = Response(keys.jwks())
         patch_cache_control(response, public=True, max_age=JWKS_MAX_AGE)

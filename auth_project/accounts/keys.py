@@ -82,7 +82,9 @@ def public_jwk(public_key: rsa.RSAPublicKey, *, kid: str) -> dict:
 
 def jwk_thumbprint(public_key: rsa.RSAPublicKey) -> str:
     """Return the RFC 7638 thumbprint of an RSA public key: base64url(SHA-256(canonical JWK))."""
-    canonical = json.dumps({"kty": "RSA", **_rsa_members(public_key)}, separators=(",", ":"), sort_keys=True)
+    canonical = json.dumps(
+        {"kty": "RSA", **_rsa_members(public_key)}, separators=(",", ":"), sort_keys=True
+    )
     digest = hashlib.sha256(canonical.encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -168,7 +170,9 @@ def _local_key_pem(path: Path) -> str:
         partial = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as file:
-            file.write(private_key_pem(rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)))
+            file.write(
+                private_key_pem(rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE))
+            )
         try:
             os.link(partial, path)  # atomic, and fails if another process made the key meanwhile
             logger.warning("generated a local JWT signing key at %s", path)

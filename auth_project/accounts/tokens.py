@@ -20,7 +20,10 @@ class KidTokenBackend(TokenBackend):
 
     def encode(self, payload: dict) -> str:
         key = keys.signing_key()
-        claims = {**payload, **{k: v for k, v in (("aud", self.audience), ("iss", self.issuer)) if v}}
+        claims = {
+            **payload,
+            **{k: v for k, v in (("aud", self.audience), ("iss", self.issuer)) if v},
+        }
         return jwt.encode(
             claims,
             key.private_key,
