@@ -1,4 +1,4 @@
-"""Django app config for food_common (it provides the `preflight` management command)."""
+"""Django app config for food_common (management commands, OpenAPI extensions)."""
 
 from django.apps import AppConfig
 
@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class FoodCommonConfig(AppConfig):
     name = "food_common"
     verbose_name = "Food common"
+
+    def ready(self):
+        from food_common import schema  # noqa: F401 - registers the OpenAPI auth extension

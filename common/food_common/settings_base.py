@@ -3,7 +3,8 @@
 Everything comes from the environment with a working local default (see `.env.example`).
 """
 
-from datetime import timedelta  # noqa: F401 - handy for projects that star-import this module
+import sys
+from pathlib import Path
 
 import dj_database_url
 
@@ -102,6 +103,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "food_common.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Services sit behind the gateway, which appends the client address to X-Forwarded-For:
+    # throttles trust that one hop (set 0 when a service is reached directly).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 1),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -116,6 +120,11 @@ READY_CHECKS = {
 }
 
 
+def _repo_dir(service: str) -> Path:
+    """Return the folder that holds `<service>_project/` (the repository, or /app in an image)."""
+    return Path(sys.modules[f"{service}_config"].__file__).resolve().parents[2]
+
+
 def service_settings(service: str, *, database: str | None) -> dict:
     """Return the settings that differ only by service name: database, logging, static, cookies."""
     values = {
@@ -126,7 +135,7 @@ def service_settings(service: str, *, database: str | None) -> dict:
         # Each project's admin is reached through the gateway at /admin/<service>/, with its
         # static files under /static/<service>/ and cookies of its own, so the admins never mix.
         "STATIC_URL": f"/static/{service}/",
-        "STATIC_ROOT": env_str("STATIC_ROOT", f"var/static/{service}"),
+        "STATIC_ROOT": env_str("STATIC_ROOT", str(_repo_dir(service) / "var" / "static" / service)),
         "SESSION_COOKIE_NAME": f"{service}_sessionid",
         "CSRF_COOKIE_NAME": f"{service}_csrftoken",
         "SPECTACULAR_SETTINGS": {**SPECTACULAR_SETTINGS, "TITLE": f"Food ordering: {service} API"},
