@@ -1,12 +1,216 @@
-from rest_framework.permissions import AllowAny
+"""HTTP API of the catalog: anyone reads, restaurant owners and admins write their own restaurants."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog import cache, selectors, services
+from catalog.models import Restaurant
+from catalog.serializers import (
+    ErrorSerializer,
+    MenuFilterSerializer,
+    MenuItemInputSerializer,
+    MenuItemSerializer,
+    MenuSerializer,
+    RestaurantDetailSerializer,
+    RestaurantFilterSerializer,
+    RestaurantInputSerializer,
+    RestaurantPageSerializer,
+    RestaurantSerializer,
+)
+from food_common.authentication import ROLE_ADMIN, ROLE_RESTAURANT_OWNER, HasRole
 
-class RestaurantListApi(APIView):
-    """Placeholder list until the catalog issue lands: an empty page."""
+CACHE_HEADER = "X-Cache"
+X_CACHE = OpenApiParameter(
+    CACHE_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    response=[200],
+    enum=list(cache.CacheStatus),
+    description="HIT: served from Redis; MISS: from the database, now cached; BYPASS: Redis is down.",
+)
 
-    permission_classes = [AllowAny]
 
+def _errors(*statuses: int) -> dict:
+    return {code: OpenApiResponse(ErrorSerializer, description="Error") for code in statuses}
+
+
+READ_ERRORS = _errors(400, 404)
+WRITE_ERRORS = _errors(400, 401, 403, 404)
+
+
+class CatalogWritePermission(BasePermission):
+    """Reads: anyone. Writes: restaurant owners on their own restaurants, admins on any."""
+
+    message = "Only restaurant owners (on their own restaurants) and admins may change the catalog."
+    writers = HasRole.of(ROLE_RESTAURANT_OWNER, ROLE_ADMIN)()
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or self.writers.has_permission(request, view)
+
+    def has_object_permission(self, request, view, restaurant: Restaurant) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return request.user.is_admin or restaurant.owner_id == request.user.id
+
+
+def _validated(serializer_class: type[serializers.Serializer], data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class CatalogApi(APIView):
+    permission_classes = [CatalogWritePermission]
+
+    def get_restaurant(self, restaurant_id: int) -> Restaurant:
+        """Return the restaurant of the URL, or raise 404 / 403 (for writes by someone else)."""
+        restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
+        self.check_object_permissions(self.request, restaurant)
+        return restaurant
+
+
+class RestaurantListApi(CatalogApi):
+    @extend_schema(
+        operation_id="restaurants_list",
+        summary="List restaurants (cached)",
+        parameters=[RestaurantFilterSerializer, X_CACHE],
+        responses={200: RestaurantPageSerializer, **READ_ERRORS},
+        auth=[],
+    )
     def get(self, request):
-        return Response({"count": 0, "next": None, "previous": None, "results": []})
+        # A plain dict, not the QueryDict: DRF reads a boolean missing from a QueryDict as False.
+        query = _validated(RestaurantFilterSerializer, request.query_params.dict())
+        filters = {
+            "search": query.get("search", ""),
+            "cuisine": query.get("cuisine") or None,
+            "is_open": query.get("is_open"),
+        }
+
+        def build() -> dict:
+            paginator = PageNumberPagination()
+            restaurants = selectors.restaurant_list(**filters)
+            page = paginator.paginate_queryset(restaurants, request, view=self)
+            return paginator.get_paginated_response(RestaurantSerializer(page, many=True).data).data
+
+        # The page's next/previous links are absolute, so the base URL is part of the key.
+        key = {
+            **filters,
+            "page": query.get("page", 1),
+            "base": request.build_absolute_uri(request.path),
+        }
+        data, cache_status = cache.list_page(key, build)
+        return Response(data, headers={CACHE_HEADER: cache_status.value})
+
+    @extend_schema(
+        operation_id="restaurants_create",
+        summary="Create a restaurant owned by the caller (restaurant_owner, admin)",
+        request=RestaurantInputSerializer,
+        responses={201: RestaurantSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request):
+        data = _validated(RestaurantInputSerializer, request.data)
+        restaurant = services.restaurant_create(owner_id=request.user.id, **data)
+        return Response(RestaurantSerializer(restaurant).data, status=status.HTTP_201_CREATED)
+
+
+class RestaurantDetailApi(CatalogApi):
+    @extend_schema(
+        operation_id="restaurants_retrieve",
+        summary="One restaurant with its whole menu (cached)",
+        parameters=[X_CACHE],
+        responses={200: RestaurantDetailSerializer, **_errors(404)},
+        auth=[],
+    )
+    def get(self, request, restaurant_id: int):
+        def build() -> dict:
+            restaurant = selectors.restaurant_get(restaurant_id=restaurant_id, with_menu=True)
+            return RestaurantDetailSerializer(restaurant).data
+
+        data, cache_status = cache.restaurant_detail(restaurant_id, build)
+        return Response(data, headers={CACHE_HEADER: cache_status.value})
+
+    @extend_schema(
+        operation_id="restaurants_partial_update",
+        summary="Change a restaurant (its owner, admin)",
+        request=RestaurantInputSerializer(partial=True),
+        responses={200: RestaurantSerializer, **WRITE_ERRORS},
+    )
+    def patch(self, request, restaurant_id: int):
+        restaurant = self.get_restaurant(restaurant_id)
+        data = _validated(RestaurantInputSerializer, request.data, partial=True)
+        restaurant = services.restaurant_update(restaurant=restaurant, data=data)
+        return Response(RestaurantSerializer(restaurant).data)
+
+    @extend_schema(
+        operation_id="restaurants_destroy",
+        summary="Delete a restaurant and its menu (its owner, admin)",
+        responses={204: None, **_errors(401, 403, 404)},
+    )
+    def delete(self, request, restaurant_id: int):
+        services.restaurant_delete(restaurant=self.get_restaurant(restaurant_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MenuApi(CatalogApi):
+    @extend_schema(
+        operation_id="restaurants_menu_list",
+        summary="A restaurant's menu, or just the items in ?ids= (never cached)",
+        description=(
+            "The whole menu (at most 200 items, so not paginated) with the restaurant's `is_open`. "
+            "With `?ids=1,2,3` only those items come back, read from the database, so the orders "
+            "service can price an order in one call: it checks `restaurant.is_open`, each item's "
+            "`is_available` and `price`, and treats an id missing from `results` as not on this menu."
+        ),
+        parameters=[MenuFilterSerializer],
+        responses={200: MenuSerializer, **READ_ERRORS},
+        auth=[],
+    )
+    def get(self, request, restaurant_id: int):
+        query = _validated(MenuFilterSerializer, request.query_params.dict())
+        restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
+        items = list(selectors.menu_item_list(restaurant=restaurant, ids=query.get("ids")))
+        menu = {"restaurant": restaurant, "count": len(items), "results": items}
+        return Response(MenuSerializer(menu).data)
+
+    @extend_schema(
+        operation_id="restaurants_menu_create",
+        summary="Add a menu item (the restaurant's owner, admin)",
+        request=MenuItemInputSerializer,
+        responses={201: MenuItemSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request, restaurant_id: int):
+        restaurant = self.get_restaurant(restaurant_id)
+        data = _validated(MenuItemInputSerializer, request.data)
+        menu_item = services.menu_item_create(restaurant=restaurant, **data)
+        return Response(MenuItemSerializer(menu_item).data, status=status.HTTP_201_CREATED)
+
+
+class MenuItemApi(CatalogApi):
+    def get_menu_item(self, restaurant_id: int, menu_item_id: int):
+        restaurant = self.get_restaurant(restaurant_id)
+        return selectors.menu_item_get(restaurant=restaurant, menu_item_id=menu_item_id)
+
+    @extend_schema(
+        operation_id="restaurants_menu_partial_update",
+        summary="Change a menu item (the restaurant's owner, admin)",
+        request=MenuItemInputSerializer(partial=True),
+        responses={200: MenuItemSerializer, **WRITE_ERRORS},
+    )
+    def patch(self, request, restaurant_id: int, menu_item_id: int):
+        menu_item = self.get_menu_item(restaurant_id, menu_item_id)
+        data = _validated(MenuItemInputSerializer, request.data, partial=True)
+        menu_item = services.menu_item_update(menu_item=menu_item, data=data)
+        return Response(MenuItemSerializer(menu_item).data)
+
+    @extend_schema(
+        operation_id="restaurants_menu_destroy",
+        summary="Remove a menu item (the restaurant's owner, admin)",
+        responses={204: None, **_errors(401, 403, 404)},
+    )
+    def delete(self, request, restaurant_id: int, menu_item_id: int):
+        services.menu_item_delete(menu_item=self.get_menu_item(restaurant_id, menu_item_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -78,7 +78,9 @@ class MenuItem(models.Model):
     class Meta:
         ordering = ["category", "name", "id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(price__gt=0), name="menu_item_price_positive"),
+            models.CheckConstraint(
+                condition=models.Q(price__gt=0), name="menu_item_price_positive"
+            ),
             models.CheckConstraint(condition=~models.Q(name=""), name="menu_item_name_not_blank"),
             models.CheckConstraint(
                 condition=models.Q(currency__in=Currency.values), name="menu_item_currency_valid"

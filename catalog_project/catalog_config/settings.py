@@ -5,4 +5,4 @@ from food_common.settings_base import INSTALLED_APPS, service_settings
 
 globals().update(service_settings("catalog", database="food_catalog"))
 
-INSTALLED_APPS = [*INSTALLED_APPS, "catalog"]
+INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.postgres", "catalog"]

@@ -6,8 +6,8 @@ errors (bad URL, oversize body, crash) answer in the same shape instead of an HT
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 
 from food_common.request_id import get_request_id
@@ -72,7 +72,11 @@ def exception_handler(exc, context):
         exception_handler as drf_exception_handler,  # not at import: cycle
     )
 
-    if isinstance(exc, RequestDataTooBig):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
         exc = exceptions.APIException("Request body is too large.", ErrorCode.BODY_TOO_LARGE)
         exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     response = drf_exception_handler(exc, context)

@@ -1,0 +1,145 @@
+"""Input validation and output shapes of the catalog API (no business rules here: see services.py)."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from catalog.models import Cuisine, Currency, MenuItem, Restaurant
+
+MAX_ID = 2**63 - 1
+MAX_PAGE = 100_000
+MAX_IDS = 100
+
+
+class QueryParamsSerializer(serializers.Serializer):
+    """Query parameters: any parameter this serializer does not declare is refused."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    name: [f"Unknown query parameter; allowed: {', '.join(self.fields)}."]
+                    for name in unknown
+                }
+            )
+        return super().to_internal_value(data)
+
+
+class RestaurantFilterSerializer(QueryParamsSerializer):
+    search = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="Text in the name, description or cuisine (case-insensitive).",
+    )
+    cuisine = serializers.ChoiceField(required=False, allow_blank=True, choices=Cuisine.choices)
+    is_open = serializers.BooleanField(required=False, allow_null=True, default=None)
+    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
+
+
+class MenuFilterSerializer(QueryParamsSerializer):
+    ids = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text=f"Comma-separated menu item ids (at most {MAX_IDS}): return only these items.",
+    )
+
+    def validate_ids(self, value: str) -> list[int]:
+        parts = value.split(",")
+        if len(parts) > MAX_IDS:
+            raise serializers.ValidationError(f"At most {MAX_IDS} ids.")
+        field = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+        try:
+            return sorted({field.run_validation(part.strip()) for part in parts})
+        except serializers.ValidationError:
+            raise serializers.ValidationError(
+                "Give positive integer ids separated by commas."
+            ) from None
+
+
+class RestaurantInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    cuisine = serializers.ChoiceField(choices=Cuisine.choices)
+    address = serializers.CharField(max_length=300)
+    is_open = serializers.BooleanField(required=False)
+
+
+class MenuItemInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    category = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    price = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"))
+    currency = serializers.ChoiceField(choices=Currency.choices, required=False)
+    is_available = serializers.BooleanField(required=False)
+
+
+class MenuItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MenuItem
+        fields = [
+            "id",
+            "restaurant_id",
+            "name",
+            "description",
+            "category",
+            "price",
+            "currency",
+            "is_available",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class RestaurantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Restaurant
+        fields = [
+            "id",
+            "owner_id",
+            "name",
+            "description",
+            "cuisine",
+            "address",
+            "is_open",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class RestaurantDetailSerializer(RestaurantSerializer):
+    menu = MenuItemSerializer(source="menu_items", many=True, read_only=True)
+
+    class Meta(RestaurantSerializer.Meta):
+        fields = [*RestaurantSerializer.Meta.fields, "menu"]
+        read_only_fields = fields
+
+
+class RestaurantPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RestaurantSerializer(many=True)
+
+
+class MenuRestaurantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Restaurant
+        fields = ["id", "name", "is_open"]
+        read_only_fields = fields
+
+
+class MenuSerializer(serializers.Serializer):
+    restaurant = MenuRestaurantSerializer()
+    count = serializers.IntegerField()
+    results = MenuItemSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="Field errors, by field name.")
+    request_id = serializers.CharField()

@@ -1,0 +1,31 @@
+from decimal import Decimal
+
+import factory
+from factory.django import DjangoModelFactory
+
+from catalog.models import Cuisine, MenuItem, Restaurant
+
+# User ids (the `sub` of the test tokens) of the callers the tests play.
+OWNER_A, OWNER_B, CUSTOMER, ADMIN = 101, 102, 201, 301
+
+
+class RestaurantFactory(DjangoModelFactory):
+    class Meta:
+        model = Restaurant
+
+    owner_id = OWNER_A
+    name = factory.Sequence(lambda n: f"Restaurant {n:04d}")
+    description = "Fresh food, delivered."
+    cuisine = Cuisine.ITALIAN
+    address = factory.Sequence(lambda n: f"{n} Main St")
+    is_open = True
+
+
+class MenuItemFactory(DjangoModelFactory):
+    class Meta:
+        model = MenuItem
+
+    restaurant = factory.SubFactory(RestaurantFactory)
+    name = factory.Sequence(lambda n: f"Dish {n}")
+    category = "Mains"
+    price = Decimal("9.50")

@@ -1,0 +1,449 @@
+"""The container and configuration files: compose.yml, Dockerfile, .dockerignore, .env.example.
+
+Static checks only: no Docker and no running service (these tests use none of conftest's fixtures).
+The variable names the processes read are found in their source, so a new setting that is missing
+from .env.example or compose.yml fails here.
+"""
+
+import ast
+import operator
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+# The HTTP processes and their ports (docs/architecture.md, Procfile).
+PORTS = {"auth": 4001, "catalog": 4002, "orders": 4003, "payments": 4004, "gateway": 8000}
+PUBLIC = "gateway"
+ONE_SHOT = {"migrate"}
+BACKING = {"postgres", "redis"}
+
+ENV_READERS = ("env_str", "env_int", "env_bool", "env_float", "env_list", "env_secret")
+_READER = rf"(?:\b(?:{'|'.join(ENV_READERS)})|\bos\.environ\.get|\bos\.getenv)"
+READ_PATTERNS = (
+    re.compile(rf"""{_READER}\(\s*["']([A-Z][A-Z0-9_]*)["']"""),
+    re.compile(r"""\bos\.environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\](?!\s*=[^=])"""),
+)
+# A name built at run time, e.g. env_float(f"{name.upper()}_READ_TIMEOUT", ...).
+DYNAMIC_READ = re.compile(rf"""{_READER}\(\s*f["']([^"']+)["']""")
+SHELL_READ = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
+SHELL_ASSIGN = re.compile(r"(?m)^\s*(?:export\s+|local\s+|readonly\s+)?([A-Z][A-Z0-9_]*)=")
+SHELL_OWN = {"PATH", "HOME", "PWD", "OLDPWD", "IFS", "UID", "EUID", "USER", "SHELL", "TMPDIR"}
+ENV_EXAMPLE_NAME = re.compile(r"(?m)^#?\s*([A-Z][A-Z0-9_]*)=")
+ENV_EXAMPLE_VALUE = re.compile(r"(?m)^([A-Z][A-Z0-9_]*)=(.*)$")
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def python_sources() -> list[Path]:
+    """The projects' and food_common's code (not their tests or migrations)."""
+    paths = [*ROOT.glob("*_project/**/*.py"), *(ROOT / "common" / "food_common").rglob("*.py")]
+    return sorted(
+        path
+        for path in paths
+        if not {"tests", "migrations"} & set(path.relative_to(ROOT).parts)
+        and not path.name.startswith("test_")
+        and path.name != "conftest.py"
+    )
+
+
+def bin_scripts() -> list[Path]:
+    return sorted(path for path in (ROOT / "bin").iterdir() if path.is_file())
+
+
+def names_read_by_python() -> dict[str, set[str]]:
+    """Each variable name the Python code reads, with the files that read it."""
+    found: dict[str, set[str]] = {}
+    for path in python_sources():
+        text = path.read_text()
+        for pattern in READ_PATTERNS:
+            for name in pattern.findall(text):
+                found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def dynamic_names_read_by_python() -> dict[str, set[str]]:
+    """Each f-string name template (e.g. "{name.upper()}_READ_TIMEOUT"), with its files."""
+    found: dict[str, set[str]] = {}
+    for path in python_sources():
+        for template in DYNAMIC_READ.findall(path.read_text()):
+            found.setdefault(template, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def names_read_by_bin_scripts() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in bin_scripts():
+        text = path.read_text()
+        names = set(SHELL_READ.findall(text)) - set(SHELL_ASSIGN.findall(text)) - SHELL_OWN
+        for pattern in READ_PATTERNS:  # Python run from a script (heredocs)
+            names |= set(pattern.findall(text))
+        for name in names:
+            found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def env_example_names() -> set[str]:
+    return set(ENV_EXAMPLE_NAME.findall(ENV_EXAMPLE.read_text()))
+
+
+def env_example_values() -> dict[str, str]:
+    """The lines that set a value (not the `# NAME=...` ones)."""
+    return dict(ENV_EXAMPLE_VALUE.findall(ENV_EXAMPLE.read_text()))
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+
+def _constant(node: ast.expr):
+    """The value of a literal (or literal arithmetic such as 1024 * 1024); ValueError otherwise."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_constant(node.operand)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_constant(node.left), _constant(node.right))
+    raise ValueError("not a literal")
+
+
+def _reader_name(func: ast.expr) -> str:
+    if isinstance(func, ast.Name):
+        return func.id
+    return ast.unparse(func)
+
+
+def literal_defaults() -> list[tuple[str, str, object, str]]:
+    """(name, reader, default, file) for every read whose name and default are both literals."""
+    readers = {*ENV_READERS, "os.environ.get", "os.getenv"}
+    found = []
+    for path in python_sources():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call) or len(node.args) < 2:
+                continue
+            reader = _reader_name(node.func)
+            name = node.args[0]
+            if reader not in readers or not isinstance(name, ast.Constant):
+                continue
+            try:
+                default = _constant(node.args[1])
+            except ValueError:
+                continue
+            found.append((name.value, reader, default, str(path.relative_to(ROOT))))
+    return found
+
+
+def same_as_default(reader: str, default, value: str) -> bool:
+    """Whether `value`, read by `reader`, gives the process `default`."""
+    if reader == "env_bool":
+        return (value.strip().lower() in _TRUE) == bool(default)
+    if reader in ("env_int", "env_float"):
+        return value == "" or float(value) == float(default)
+    if reader == "env_list":
+        return [item.strip() for item in value.split(",") if item.strip()] == [
+            item.strip() for item in str(default).split(",") if item.strip()
+        ]
+    return value == str(default)
+
+
+def interpolate(value) -> str:
+    """What compose makes of `value` when no variable is set: `${NAME:-default}` is the default."""
+    text = "" if value is None else str(value)
+    return INTERPOLATION.sub(lambda m: m.group(2) or "", text).replace("$$", "$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def environment(service: dict) -> dict[str, str]:
+    """A service's environment (anchors and merge keys already resolved by the YAML loader)."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return {name: value for name, value in env.items()}
+
+
+def command(service: dict) -> list[str]:
+    value = service.get("command") or []
+    return shlex.split(value) if isinstance(value, str) else [str(item) for item in value]
+
+
+def project_databases() -> dict[str, str | None]:
+    """Each project's default database name, from `service_settings(..., database=...)`."""
+    databases = {}
+    for project in PORTS:
+        text = (ROOT / f"{project}_project" / f"{project}_config" / "settings.py").read_text()
+        match = re.search(r"service_settings\(\s*\"(\w+)\",\s*database=(?:\"(\w+)\"|None)", text)
+        assert match, f"{project}: no service_settings(...) call in its settings"
+        databases[project] = match.group(2)
+    return databases
+
+
+# --- (a) compose.yml: shape, health checks, ports ------------------------------------------------
+
+
+def test_compose_file_is_a_compose_spec_file(compose, services):
+    assert "version" not in compose, "the Compose spec has no `version:` key"
+    allowed = {"name", "services", "volumes", "networks", "configs", "secrets", "include"}
+    assert {key for key in compose if not key.startswith("x-")} <= allowed
+    assert {*PORTS, *ONE_SHOT, *BACKING} <= set(services)
+
+
+def test_every_long_running_service_has_a_healthcheck(services):
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            continue
+        check = service.get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), f"{name}: no healthcheck"
+
+
+def test_only_the_gateway_publishes_a_host_port(services):
+    for name, service in services.items():
+        if name == PUBLIC:
+            assert [str(port) for port in service.get("ports", [])] == ["8000:8000"]
+        else:
+            assert not service.get("ports"), f"{name} publishes a host port: it cannot scale"
+        assert service.get("network_mode") != "host", name
+
+
+def test_no_service_has_a_container_name(services):
+    assert [name for name, service in services.items() if "container_name" in service] == []
+
+
+@pytest.mark.parametrize("project", PORTS)
+def test_http_service_runs_bin_serve_and_checks_health_on_its_port(services, project):
+    service = services[project]
+    port = PORTS[project]
+    assert service.get("build") == "."
+    assert command(service) == ["bin/serve", project, str(port)]
+    test = service["healthcheck"]["test"]
+    test = " ".join(test) if isinstance(test, list) else test
+    assert "curl" not in test and "wget" not in test, "the slim image has neither"
+    assert f"http://127.0.0.1:{port}/health" in test
+    depends = service.get("depends_on") or {}
+    assert depends.get("postgres", {}).get("condition") == "service_healthy"
+    assert depends.get("redis", {}).get("condition") == "service_healthy"
+    assert depends.get("migrate", {}).get("condition") == "service_completed_successfully"
+
+
+def test_compose_ports_match_the_procfile(services):
+    procfile = (ROOT / "Procfile").read_text()
+    served = dict(re.findall(r"(?m)^\w[\w-]*:\s*bin/serve\s+(\w+)\s+(\d+)", procfile))
+    assert served == {project: str(port) for project, port in PORTS.items()}
+
+
+def test_backing_services_have_persistent_data_and_readiness_checks(compose, services):
+    assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
+    assert "ping" in str(services["redis"]["healthcheck"]["test"])
+    assert "--appendonly" in command(services["redis"])
+    named_volumes = set(compose.get("volumes") or {})
+    for name in BACKING:
+        sources = {str(volume).split(":")[0] for volume in services[name].get("volumes", [])}
+        assert sources & named_volumes, f"{name}: its data is not on a named volume"
+
+
+def test_migrate_prepares_every_project_database(services):
+    migrate = services["migrate"]
+    assert "deploy/compose/migrate.sh" in command(migrate)
+    assert str(migrate.get("restart", "no")) == "no"
+    script = (ROOT / "deploy" / "compose" / "migrate.sh").read_text()
+    loop = re.search(r"for project in ([\w ]+); do", script)
+    assert loop and set(loop.group(1).split()) == set(PORTS)
+    for command_name in ("migrate --noinput", "ensure_local_admin"):
+        assert f"manage.py {command_name}" in script
+    env = environment(migrate)
+    initdb = (ROOT / "deploy" / "compose" / "initdb.sql").read_text()
+    for project, database in project_databases().items():
+        if database is None:
+            continue
+        url = env.get(f"{project.upper()}_DATABASE_URL")
+        assert url == environment(services[project])["DATABASE_URL"], project
+        assert f"CREATE DATABASE {database};" in initdb
+    # migrate runs auth's system checks, which load the signing key, and creates the local admins.
+    assert env.get("JWT_PRIVATE_KEY_FILE") == environment(services["auth"])["JWT_PRIVATE_KEY_FILE"]
+    assert interpolate(env.get("LOCAL_ADMIN_PASSWORD", "")), "DEBUG=0 needs a local admin password"
+
+
+def _strings(node):
+    """Every string (keys and values) of the loaded compose file."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_compose_interpolations_all_have_defaults(compose):
+    """A first `docker compose up` needs no `.env`: no bare $NAME, ${NAME} or ${NAME:?error}."""
+    for text in _strings(compose):
+        assert not re.search(r"\$(?!\{)", text.replace("$$", "")), f"bare $ in {text!r}"
+        for expression in re.findall(r"\$\{([^}]*)\}", text):
+            assert re.fullmatch(r"[A-Za-z_]\w*:?-[^}]*", expression), f"${{{expression}}}"
+
+
+# --- (b) .env.example lists every variable ------------------------------------------------------
+
+
+def test_every_variable_the_code_reads_is_in_env_example():
+    listed = env_example_names()
+    missing = {name: sorted(files) for name, files in names_read_by_python().items()}
+    missing = {name: files for name, files in missing.items() if name not in listed}
+    assert missing == {}, "add these to .env.example (NAME=default, or `# NAME=...`)"
+
+
+def test_every_dynamically_named_variable_has_an_example():
+    listed = env_example_names()
+    for template, files in dynamic_names_read_by_python().items():
+        parts = re.split(r"\{[^}]*\}", template)
+        pattern = re.compile("[A-Z][A-Z0-9_]*".join(re.escape(part) for part in parts))
+        assert any(pattern.fullmatch(name) for name in listed), (template, sorted(files))
+
+
+def test_every_variable_the_bin_scripts_read_is_in_env_example():
+    listed = env_example_names()
+    missing = {name: sorted(files) for name, files in names_read_by_bin_scripts().items()}
+    assert {name: files for name, files in missing.items() if name not in listed} == {}
+
+
+def test_env_example_defaults_are_the_code_defaults():
+    values = env_example_values()
+    wrong = []
+    for name, reader, default, path in literal_defaults():
+        if reader == "env_secret" or name not in values:
+            continue  # secrets are shown empty; `# NAME=...` lines differ per process
+        if not same_as_default(reader, default, values[name]):
+            wrong.append(f"{name}={values[name]!r} but {path} defaults to {default!r}")
+    assert wrong == []
+
+
+def test_secrets_are_empty_in_env_example():
+    values = env_example_values()
+    for name in ("SECRET_KEY", "JWT_PRIVATE_KEY", "LOCAL_ADMIN_PASSWORD"):
+        assert values.get(name) == "", f"{name} must be listed empty"
+
+
+# --- (c) every HTTP service gets its addresses and secrets -------------------------------------
+
+
+def test_compose_defaults_are_the_code_defaults(services):
+    wrong = []
+    defaults = [item for item in literal_defaults() if item[1] != "env_secret"]
+    for service_name, service in services.items():
+        for name, value in environment(service).items():
+            match = INTERPOLATION.fullmatch(str(value))
+            if not match or match.group(1) != name or not match.group(2):
+                continue
+            for read_name, reader, default, path in defaults:
+                if read_name == name and not same_as_default(reader, default, match.group(2)):
+                    wrong.append(f"{service_name}: {name} {value} but {path}: {default!r}")
+    assert wrong == []
+
+
+def _host_port(url: str) -> tuple[str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
+@pytest.mark.parametrize("project", PORTS)
+def test_service_environment_sets_addresses_and_secrets(services, project):
+    env = {name: interpolate(value) for name, value in environment(services[project]).items()}
+
+    assert env.get("DEBUG", "").lower() in {"0", "false", "no", "off"}
+    assert env.get("SECRET_KEY"), "SECRET_KEY must be set when DEBUG is off"
+    assert _host_port(env.get("REDIS_URL", "")) == ("redis", 6379)
+    assert _host_port(env.get("CELERY_BROKER_URL", "")) == ("redis", 6379)
+    assert env["REDIS_URL"] != env["CELERY_BROKER_URL"], "cache and broker share a Redis DB"
+    # The image collects static files to the default STATIC_ROOT, <repository>/var/static/<project>.
+    assert env.get("STATIC_ROOT", f"/app/var/static/{project}") == f"/app/var/static/{project}"
+
+    database = project_databases()[project]
+    if database:
+        url = urlsplit(env.get("DATABASE_URL", ""))
+        assert (url.scheme, url.hostname, url.port) == ("postgres", "postgres", 5432)
+        assert url.path == f"/{database}"
+
+    if project != "auth":  # auth verifies its own tokens from its keys
+        jwks = urlsplit(env.get("JWT_JWKS_URL", ""))
+        assert (jwks.hostname, jwks.port) == ("auth", PORTS["auth"])
+        assert jwks.path == "/auth/.well-known/jwks.json"
+
+
+def test_gateway_reaches_every_upstream_by_its_compose_name(services):
+    env = {name: interpolate(value) for name, value in environment(services[PUBLIC]).items()}
+    upstream_names = {name for name in names_read_by_python() if name.endswith("_SERVICE_URLS")}
+    assert {f"{project.upper()}_SERVICE_URLS" for project in PORTS if project != PUBLIC} <= (
+        upstream_names
+    )
+    for name in sorted(upstream_names):
+        target = name.removesuffix("_SERVICE_URLS").lower()
+        urls = [url.strip() for url in env.get(name, "").split(",") if url.strip()]
+        assert urls, f"{name} is not set on the gateway"
+        for url in urls:
+            assert _host_port(url) == (target, PORTS[target]), f"{name}={url}"
+    assert "FLOWER_URLS" in env
+
+
+def test_auth_gets_its_signing_key_from_the_mounted_key_file(services):
+    auth = services["auth"]
+    env = environment(auth)
+    key_file = env.get("JWT_PRIVATE_KEY_FILE", "")
+    mounts = [str(volume) for volume in auth.get("volumes", [])]
+    assert any(
+        mount.split(":")[0] == "./var/keys"
+        and key_file.startswith(mount.split(":")[1] + "/")
+        and mount.endswith(":ro")
+        for mount in mounts
+    ), (key_file, mounts)
+    assert (ROOT / "deploy" / "compose" / "make-key.sh").exists()
+
+
+# --- the image ----------------------------------------------------------------------------------
+
+
+def test_dockerfile_builds_one_unprivileged_image_without_a_default_command():
+    source = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())  # join continued lines
+    lines = [
+        line.strip()
+        for line in source.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    text = "\n".join(lines)
+    assert re.search(r"(?m)^FROM python:3\.11-slim\b", text)
+    users = re.findall(r"(?m)^USER\s+(\S+)", text)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert not re.search(r"(?m)^(CMD|ENTRYPOINT)\b", text), "compose sets the command"
+    assert "BIND_HOST=0.0.0.0" in text
+    assert "requirements/base.txt" in text and "./common" in text
+    assert re.search(r"(?m)^WORKDIR /app$", text), "settings collect static files under /app/var"
+    assert "collectstatic" in text
+    assert not re.search(r"(?m)^ENV\b.*\b(SECRET_KEY|DEBUG)=", text), "build-time values only"
+
+
+def test_dockerignore_keeps_local_state_out_of_the_image():
+    entries = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", "var", ".git", "bench/results", ".env"} <= entries
+    assert entries & {"__pycache__", "**/__pycache__"}
