@@ -128,7 +128,7 @@ class RestaurantPageSerializer(serializers.Serializer):
 class MenuRestaurantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Restaurant
-        fields = ["id", "name", "is_open"]
+        fields = ["id", "owner_id", "name", "is_open"]
         read_only_fields = fields
 
 

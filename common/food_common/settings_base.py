@@ -80,7 +80,40 @@ CACHES = {
         },
     }
 }
+# Celery on Redis carries the events (food_common.events). Chosen on purpose, see
+# docs/architecture.md: late acks + re-queue when a worker dies, one message prefetched at a time,
+# and a visibility timeout after which an unacknowledged message is delivered again.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 1.0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+EVENT_VISIBILITY_TIMEOUT = env_int("EVENT_VISIBILITY_TIMEOUT", 300)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": EVENT_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+    "socket_connect_timeout": 1,
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+# Event handlers: retries with exponential backoff, then a dead letter.
+EVENT_MAX_RETRIES = env_int("EVENT_MAX_RETRIES", 5)
+EVENT_RETRY_BASE_SECONDS = env_float("EVENT_RETRY_BASE_SECONDS", 1.0)
+EVENT_RETRY_MAX_SECONDS = env_float("EVENT_RETRY_MAX_SECONDS", 60.0)
+EVENT_RELAY_INTERVAL = env_float("EVENT_RELAY_INTERVAL", 5.0)
+# One beat process sends the outbox sweep to the queue of every service that produces events.
+CELERY_BEAT_SCHEDULE = {
+    f"relay-outbox-{queue}": {
+        "task": "food.events.relay_outbox",
+        "schedule": EVENT_RELAY_INTERVAL,
+        "options": {"queue": queue, "expires": EVENT_RELAY_INTERVAL},
+    }
+    for queue in ("orders", "payments")
+}
 
 # Access tokens are verified locally from the auth service's JWKS (food_common.tokens).
 JWT_JWKS_URL = env_str("JWT_JWKS_URL", "http://127.0.0.1:4001/auth/.well-known/jwks.json")
@@ -118,6 +151,8 @@ READY_CHECKS = {
     "database": "food_common.health.check_database",
     "redis": "food_common.health.check_redis",
 }
+# For the services that publish or consume events.
+READY_CHECKS_WITH_BROKER = {**READY_CHECKS, "broker": "food_common.health.check_broker"}
 
 
 def _repo_dir(service: str) -> Path:
@@ -140,6 +175,7 @@ def service_settings(service: str, *, database: str | None) -> dict:
         "CSRF_COOKIE_NAME": f"{service}_csrftoken",
         "SPECTACULAR_SETTINGS": {**SPECTACULAR_SETTINGS, "TITLE": f"Food ordering: {service} API"},
         "CACHES": {"default": {**CACHES["default"], "KEY_PREFIX": service}},
+        "CELERY_TASK_DEFAULT_QUEUE": service,
     }
     if database:
         config = dj_database_url.parse(

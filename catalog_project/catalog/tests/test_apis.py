@@ -136,7 +136,12 @@ def test_bulk_menu_read_returns_only_the_asked_items_unpaginated(api_client):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["restaurant"] == {"id": restaurant.id, "name": restaurant.name, "is_open": True}
+    assert body["restaurant"] == {
+        "id": restaurant.id,
+        "owner_id": restaurant.owner_id,
+        "name": restaurant.name,
+        "is_open": True,
+    }
     assert body["count"] == 25
     assert {i["id"] for i in body["results"]} == set(
         wanted

@@ -1,0 +1,54 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from food_common.events.bus import HANDLE_TASK, relay
+from food_common.events.models import DeadLetter, InboxEntry, OutboxEvent
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = ["type", "id", "occurred_at", "sent_at", "send_attempts", "request_id"]
+    list_filter = ["type", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["id", "request_id"]
+    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+    actions = ["send_now"]
+
+    @admin.action(description="Send the selected events to the broker now")
+    def send_now(self, request, queryset):
+        sent = sum(relay(event) for event in queryset)
+        self.message_user(request, f"{sent} of {queryset.count()} event(s) sent.")
+
+
+@admin.register(InboxEntry)
+class InboxEntryAdmin(admin.ModelAdmin):
+    list_display = ["event_type", "event_id", "handler", "handled_at"]
+    list_filter = ["event_type", "handler"]
+    search_fields = ["event_id"]
+    readonly_fields = ["event_id", "event_type", "handler", "handled_at"]
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ["event_type", "event_id", "handler", "attempts", "created_at", "replayed_at"]
+    list_filter = ["event_type", "handler", ("replayed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["event_id", "error"]
+    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    actions = ["replay"]
+
+    @admin.action(description="Replay the selected events to their handler")
+    def replay(self, request, queryset):
+        from celery import current_app
+
+        count = 0
+        for letter in queryset:
+            current_app.send_task(
+                HANDLE_TASK,
+                args=[letter.envelope, letter.queue, letter.handler],
+                queue=letter.queue,
+            )
+            letter.replayed_at = timezone.now()
+            letter.save(update_fields=["replayed_at"])
+            count += 1
+        self.message_user(
+            request, f"{count} event(s) sent again to their handler.", messages.SUCCESS
+        )

@@ -1,0 +1,161 @@
+"""Publish events through the outbox, relay them to the broker, dispatch them to handlers."""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from food_common.events.models import InboxEntry, OutboxEvent
+from food_common.events.routing import queues_for
+from food_common.request_id import get_request_id
+
+logger = logging.getLogger(__name__)
+
+HANDLE_TASK = "food.events.handle"
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event as a handler receives it."""
+
+    id: str
+    type: str
+    version: int
+    occurred_at: datetime
+    producer: str
+    request_id: str
+    data: dict
+
+    @classmethod
+    def from_envelope(cls, envelope: dict) -> "Event":
+        return cls(
+            id=envelope["id"],
+            type=envelope["type"],
+            version=envelope.get("version", 1),
+            occurred_at=parse_datetime(envelope["occurred_at"]),
+            producer=envelope.get("producer", ""),
+            request_id=envelope.get("request_id", ""),
+            data=envelope["data"],
+        )
+
+
+def publish(event_type: str, data: dict, *, version: int = 1) -> OutboxEvent:
+    """Write `event_type` to the outbox in the current transaction; send it after commit."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(
+            "publish() must be called inside the transaction of the change it reports"
+        )
+    event = OutboxEvent.objects.create(
+        type=event_type,
+        version=version,
+        producer=settings.SERVICE_NAME,
+        request_id=get_request_id(),
+        data=data,
+    )
+    transaction.on_commit(lambda: relay(event), robust=True)
+    return event
+
+
+def relay(event: OutboxEvent) -> bool:
+    """Send one outbox event to every subscribing queue; return False if the broker refused."""
+    envelope = event.envelope()
+    try:
+        for queue in queues_for(event.type):
+            current_app.send_task(
+                HANDLE_TASK,
+                args=[envelope, queue],
+                queue=queue,
+                retry=False,
+                headers={"request_id": event.request_id},
+            )
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep sends it later
+        OutboxEvent.objects.filter(pk=event.pk).update(
+            send_attempts=F("send_attempts") + 1,
+            last_error=f"{exc.__class__.__name__}: {exc}"[:1000],
+        )
+        logger.warning(
+            "event %s %s not sent yet (%s); the outbox sweep will retry", event.type, event.id, exc
+        )
+        return False
+    OutboxEvent.objects.filter(pk=event.pk).update(
+        sent_at=timezone.now(), send_attempts=F("send_attempts") + 1, last_error=""
+    )
+    return True
+
+
+def relay_pending(*, older_than_seconds: float = 2.0, limit: int = 500) -> int:
+    """Send outbox events the broker has not taken yet (oldest first); return how many went out."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    sent = 0
+    with transaction.atomic():
+        pending = (
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(sent_at__isnull=True, occurred_at__lte=cutoff)
+            .order_by("occurred_at")[:limit]
+        )
+        for event in pending:
+            if not relay(event):
+                break  # the broker is still away: stop, the next sweep goes on
+            sent += 1
+    return sent
+
+
+# -- consuming ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    event_type: str
+    queue: str
+    func: Callable[[Event], None]
+
+
+_handlers: dict[tuple[str, str], list[Handler]] = defaultdict(list)
+
+
+def handles(event_type: str, *, queue: str):
+    """Register the decorated function as the handler of `event_type` on the worker of `queue`."""
+
+    def register(func: Callable[[Event], None]):
+        name = f"{func.__module__}.{func.__qualname__}"
+        entries = _handlers[(event_type, queue)]
+        if all(h.name != name for h in entries):
+            entries.append(Handler(name, event_type, queue, func))
+        return func
+
+    return register
+
+
+def handlers_for(event_type: str, queue: str) -> list[Handler]:
+    return list(_handlers.get((event_type, queue), ()))
+
+
+def dispatch(envelope: dict, queue: str, only_handler: str | None = None) -> list[tuple[str, str]]:
+    """Run each handler of the event on this queue once; return (handler, error) for failures."""
+    failures = []
+    event = Event.from_envelope(envelope)
+    for handler in handlers_for(event.type, queue):
+        if only_handler and handler.name != only_handler:
+            continue
+        try:
+            with transaction.atomic():
+                _, first_time = InboxEntry.objects.get_or_create(
+                    event_id=event.id, handler=handler.name, defaults={"event_type": event.type}
+                )
+                if not first_time:
+                    logger.info("event %s already handled by %s: skipped", event.id, handler.name)
+                    continue
+                handler.func(event)
+        except Exception as exc:  # noqa: BLE001 - recorded, retried, then dead-lettered
+            logger.exception("handler %s failed on %s %s", handler.name, event.type, event.id)
+            failures.append((handler.name, f"{exc.__class__.__name__}: {exc}"))
+    return failures

@@ -1,0 +1,66 @@
+"""Celery tasks of the event bus: one entry point per queue, and the outbox sweep."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from food_common.events.bus import HANDLE_TASK, dispatch, relay_pending
+from food_common.events.models import DeadLetter
+from food_common.request_id import current_request_id
+
+logger = logging.getLogger(__name__)
+
+
+def retry_delay(retries: int) -> float:
+    """Return the backoff before retry number `retries + 1`: base × 2^retries, capped."""
+    return min(settings.EVENT_RETRY_BASE_SECONDS * (2**retries), settings.EVENT_RETRY_MAX_SECONDS)
+
+
+@shared_task(
+    name=HANDLE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None
+)
+def handle_event(self, envelope: dict, queue: str, only_handler: str | None = None) -> None:
+    """Dispatch one event to this queue's handlers; retry failures, then dead-letter them."""
+    token = current_request_id.set(envelope.get("request_id") or "-")
+    try:
+        failures = dispatch(envelope, queue, only_handler)
+        if not failures:
+            return
+        if self.request.retries < settings.EVENT_MAX_RETRIES:
+            delay = retry_delay(self.request.retries)
+            logger.warning(
+                "event %s: %d handler(s) failed, retry in %.1fs",
+                envelope["id"],
+                len(failures),
+                delay,
+            )
+            raise self.retry(countdown=delay)
+        for handler, error in failures:
+            DeadLetter.objects.create(
+                event_id=envelope["id"],
+                event_type=envelope["type"],
+                handler=handler,
+                queue=queue,
+                envelope=envelope,
+                error=error,
+                attempts=self.request.retries + 1,
+            )
+            logger.error(
+                "event %s dead-lettered for %s after %d attempts: %s",
+                envelope["id"],
+                handler,
+                self.request.retries + 1,
+                error,
+            )
+    finally:
+        current_request_id.reset(token)
+
+
+@shared_task(name="food.events.relay_outbox", ignore_result=True)
+def relay_outbox() -> int:
+    """Send the outbox events the broker did not take at commit time."""
+    sent = relay_pending()
+    if sent:
+        logger.info("outbox sweep sent %d event(s)", sent)
+    return sent
