@@ -157,7 +157,8 @@ READY_CHECKS_WITH_BROKER = {**READY_CHECKS, "broker": "food_common.health.check_
 
 def _repo_dir(service: str) -> Path:
     """Return the folder that holds `<service>_project/` (the repository, or /app in an image)."""
-    return Path(sys.modules[f"{service}_config"].__file__).resolve().parents[2]
+    module = sys.modules.get(f"{service}_config")
+    return Path(module.__file__).resolve().parents[2] if module else Path.cwd()
 
 
 def service_settings(service: str, *, database: str | None) -> dict:
