@@ -29,7 +29,8 @@ services: ## start this machine's PostgreSQL and Redis if they are not running
 test: install lint check-migrations unit cross ## everything CI runs
 
 unit: install ## each project's own pytest-django suite (real PostgreSQL and Redis)
-	@set -e; for p in $(PROJECTS); do echo "== $$p"; (cd $${p}_project && pytest); done
+	@set -e; echo "== common"; (cd common && pytest); \
+	for p in $(PROJECTS); do echo "== $$p"; (cd $${p}_project && pytest); done
 
 test-%: install ## one project's suite, e.g. `make test-catalog`
 	cd $*_project && pytest
