@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("E2E_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SERVICES = ("auth", "catalog", "orders", "payments", "gateway")
+# Celery workers: queue -> the project whose code consumes it.
+WORKER_QUEUES = {"orders": "orders", "notifications": "orders", "payments": "payments"}
 
 
 def free_port() -> int:
@@ -140,6 +142,7 @@ class Stack:
             "gateway": [free_port()],
         }
         self.key_path = workdir / "keys" / "auth_jwt_private.pem"
+        self.mail_dir = workdir / "mail"
         self.processes: dict[str, list[Process]] = {}
         self.redis: Process | None = None
 
@@ -189,7 +192,16 @@ class Stack:
             "LOGIN_RATE_PER_EMAIL": "1000/min",
             "WEB_WORKERS": "1",
             "WEB_THREADS": "4",
+            "WORKER_CONCURRENCY": "1",
             "PYTHONUNBUFFERED": "1",
+            # Events: a short visibility timeout so a killed worker's message comes back quickly,
+            # a fast outbox sweep, quick retries; mail lands in files the tests can read.
+            "EVENT_VISIBILITY_TIMEOUT": "10",
+            "EVENT_RELAY_INTERVAL": "1",
+            "EVENT_RETRY_BASE_SECONDS": "0.5",
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(self.mail_dir),
+            "BEAT_STATE_DIR": str(self.workdir),
         }
         env.update(self.extra_env)
         return env
@@ -269,7 +281,44 @@ class Stack:
         wait_until_up(f"{self.url(service, copy)}/health", process)
         return process
 
-    def start(self) -> "Stack":
+    def worker(self, queue: str) -> Process:
+        """Return (creating it on first use) the Celery worker process of `queue`."""
+        key = f"worker-{queue}"
+        if key not in self.processes:
+            project = WORKER_QUEUES[queue]
+            self.processes[key] = [
+                Process(
+                    key,
+                    [str(ROOT / "bin" / "worker"), project, queue],
+                    self.env(project),
+                    self.logs / f"{key}.log",
+                )
+            ]
+        return self.processes[key][0]
+
+    def start_worker(self, queue: str, timeout: float = 60) -> Process:
+        """Start a worker and wait until it consumes (its "ready" log line)."""
+        process = self.worker(queue)
+        already = process.log().count(" ready.")
+        process.start()
+        deadline = time.monotonic() + timeout
+        while process.log().count(" ready.") <= already:
+            if not process.running or time.monotonic() > deadline:
+                raise RuntimeError(f"{process.name} did not get ready:\n{process.log()[-3000:]}")
+            time.sleep(0.2)
+        return process
+
+    @property
+    def beat(self) -> Process:
+        if "beat" not in self.processes:
+            self.processes["beat"] = [
+                Process(
+                    "beat", [str(ROOT / "bin" / "beat")], self.env("orders"), self.logs / "beat.log"
+                )
+            ]
+        return self.processes["beat"][0]
+
+    def start(self, *, workers: bool = True) -> "Stack":
         self.start_redis()
         started = []
         for service in ("auth", "catalog", "orders", "payments", "gateway"):
@@ -277,7 +326,17 @@ class Stack:
                 started.append((service, copy, self.server(service, copy).start()))
         for service, copy, process in started:
             wait_until_up(f"{self.url(service, copy)}/health", process)
+        if workers:
+            for queue in WORKER_QUEUES:
+                self.start_worker(queue)
+            self.beat.start()
         return self
+
+    def sent_mail(self) -> str:
+        """Return every email the file backend wrote so far, concatenated."""
+        if not self.mail_dir.exists():
+            return ""
+        return "".join(p.read_text(errors="replace") for p in sorted(self.mail_dir.iterdir()))
 
     def stop(self) -> None:
         for copies in self.processes.values():
