@@ -114,6 +114,11 @@ CELERY_BEAT_SCHEDULE = {
     }
     for queue in ("orders", "payments")
 }
+CELERY_BEAT_SCHEDULE["notifications-requeue-stale"] = {
+    "task": "notifications.requeue_stale",
+    "schedule": 60.0,
+    "options": {"queue": "notifications", "expires": 60.0},
+}
 
 # Access tokens are verified locally from the auth service's JWKS (food_common.tokens).
 JWT_JWKS_URL = env_str("JWT_JWKS_URL", "http://127.0.0.1:4001/auth/.well-known/jwks.json")

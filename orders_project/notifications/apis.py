@@ -1,9 +1,37 @@
-from rest_framework.response import Response
+"""HTTP API of notifications: each user reads their own."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import APIView
+
+from notifications import selectors
+from notifications.serializers import (
+    ErrorSerializer,
+    NotificationPageSerializer,
+    NotificationSerializer,
+)
+
+PAGE = OpenApiParameter("page", int, OpenApiParameter.QUERY, description="Page number, from 1.")
+
+
+def _errors(*statuses: int) -> dict:
+    return {code: OpenApiResponse(ErrorSerializer, description="Error") for code in statuses}
 
 
 class NotificationListApi(APIView):
-    """The caller's notifications: an empty page until the notifications issue builds the real list (needs a valid token)."""
-
+    @extend_schema(
+        operation_id="notifications_list",
+        summary="The caller's notifications, newest first",
+        description=(
+            "Every notification sent (or being sent) to the caller about their orders and "
+            "payments. `status` is PENDING until the email is sent, SENT once it is, FAILED if "
+            "every attempt failed."
+        ),
+        parameters=[PAGE],
+        responses={200: NotificationPageSerializer, **_errors(401, 404)},
+    )
     def get(self, request):
-        return Response({"count": 0, "next": None, "previous": None, "results": []})
+        paginator = PageNumberPagination()
+        notifications = selectors.notification_list(recipient_id=request.user.id)
+        page = paginator.paginate_queryset(notifications, request, view=self)
+        return paginator.get_paginated_response(NotificationSerializer(page, many=True).data)

@@ -1,0 +1,136 @@
+"""Writes of notifications: create one per event and recipient, send it, send it again.
+
+Sending happens in the `notifications.send` task, queued after the transaction that wrote the
+notification commits, so a rolled-back event handler never sends anything and a slow mail server
+never holds up the event's inbox transaction.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from food_common.events.bus import Event
+from notifications.messages import message_for
+from notifications.models import Notification, NotificationStatus
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FROM_EMAIL = "orders@food.example"
+
+
+class NotificationNotSent(Exception):
+    """The mail backend refused a notification; the attempt is recorded on the row."""
+
+    def __init__(self, notification: Notification, error: str):
+        super().__init__(f"notification {notification.pk} not sent: {error}")
+        self.notification = notification
+        self.error = error
+
+
+@transaction.atomic
+def notification_create_for_event(*, event: Event) -> Notification | None:
+    """Write the notification `event` calls for (None if none) and queue its sending after commit.
+
+    Idempotent: the same event never gives its recipient a second notification.
+    """
+    message = message_for(event)
+    if message is None:
+        return None
+    notification, created = Notification.objects.get_or_create(
+        event_id=event.id,
+        recipient_id=message.recipient_id,
+        defaults={
+            "recipient_email": message.recipient_email,
+            "subject": message.subject,
+            "body": message.body,
+            "event_type": event.type,
+        },
+    )
+    if created:
+        _send_after_commit(notification)
+    return notification
+
+
+def notification_send(*, notification_id: int, last_attempt: bool = False) -> Notification | None:
+    """Send a notification by email unless it is already sent; return it (None if it is gone).
+
+    The row is locked while sending, so two deliveries of the same task send one email. A failure
+    is recorded (attempts, last_error; FAILED if `last_attempt`) and raised as NotificationNotSent.
+    """
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
+        if notification is None:
+            logger.warning("notification %s no longer exists: nothing to send", notification_id)
+            return None
+        if notification.status == NotificationStatus.SENT:
+            logger.info("notification %s already sent: skipped", notification_id)
+            return notification
+        notification.attempts += 1
+        try:
+            send_mail(
+                notification.subject,
+                notification.body,
+                getattr(settings, "DEFAULT_FROM_EMAIL", None) or DEFAULT_FROM_EMAIL,
+                [notification.recipient_email],
+                fail_silently=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - any backend failure: record it, the task retries
+            error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            notification.last_error = error
+            if last_attempt:
+                notification.status = NotificationStatus.FAILED
+            notification.save(update_fields=["attempts", "last_error", "status", "updated_at"])
+        else:
+            notification.status = NotificationStatus.SENT
+            notification.sent_at = timezone.now()
+            notification.last_error = ""
+            notification.save(
+                update_fields=["attempts", "last_error", "status", "sent_at", "updated_at"]
+            )
+            return notification
+    # Raised after the commit, so the failed attempt stays recorded.
+    raise NotificationNotSent(notification, error)
+
+
+@transaction.atomic
+def notification_send_again(*, notification: Notification) -> bool:
+    """Queue a FAILED notification for sending again; return False if it is not FAILED."""
+    notification = Notification.objects.select_for_update().get(pk=notification.pk)
+    if notification.status != NotificationStatus.FAILED:
+        return False
+    notification.status = NotificationStatus.PENDING
+    notification.save(update_fields=["status", "updated_at"])
+    _send_after_commit(notification)
+    return True
+
+
+def notification_requeue_stale(*, older_than_seconds: float, limit: int = 500) -> int:
+    """Queue again PENDING notifications untouched for `older_than_seconds`; return how many.
+
+    They are the ones whose send task never reached the broker or was lost; sending is idempotent,
+    so queueing one that is merely slow costs nothing but a skipped task.
+    """
+    from notifications.tasks import queue_send  # tasks imports this module
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = Notification.objects.filter(
+        status=NotificationStatus.PENDING, updated_at__lte=cutoff
+    ).order_by("updated_at")[:limit]
+    count = 0
+    for notification_id in stale.values_list("pk", flat=True):
+        queue_send(notification_id)
+        count += 1
+    return count
+
+
+def _send_after_commit(notification: Notification) -> None:
+    from notifications.tasks import queue_send  # tasks imports this module
+
+    notification_id = notification.pk
+    # robust: a broker refusing the task must not fail a transaction that already committed;
+    # the row stays PENDING and the stale sweep (or an admin) queues it again.
+    transaction.on_commit(lambda: queue_send(notification_id), robust=True)

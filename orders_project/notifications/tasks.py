@@ -1,0 +1,86 @@
+"""Celery tasks of the notifications worker (queue "notifications"): send one, sweep the stale."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from food_common.request_id import current_request_id, get_request_id
+from notifications import services
+
+logger = logging.getLogger(__name__)
+
+QUEUE = "notifications"
+SEND_TASK = "notifications.send"
+
+
+def max_retries() -> int:
+    return getattr(settings, "NOTIFICATION_MAX_RETRIES", 5)
+
+
+def retry_delay(retries: int) -> float:
+    """Return the backoff before retry number `retries + 1`: base × 2^retries, capped."""
+    base = getattr(settings, "NOTIFICATION_RETRY_BASE_SECONDS", 1.0)
+    cap = getattr(settings, "NOTIFICATION_RETRY_MAX_SECONDS", 300.0)
+    return min(base * (2**retries), cap)
+
+
+def queue_send(notification_id: int) -> None:
+    """Queue the sending of one notification on the notifications worker."""
+    send_notification.apply_async(
+        args=[notification_id], queue=QUEUE, headers={"request_id": get_request_id()}
+    )
+
+
+@shared_task(
+    name=SEND_TASK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # counted here, against NOTIFICATION_MAX_RETRIES
+    ignore_result=True,
+)
+def send_notification(self, notification_id: int) -> None:
+    """Send one notification; retry a failure with backoff, and mark it FAILED after the last try."""
+    token = current_request_id.set(_request_id_of(self.request))
+    try:
+        retries = self.request.retries or 0
+        last_attempt = retries >= max_retries()
+        try:
+            services.notification_send(notification_id=notification_id, last_attempt=last_attempt)
+        except services.NotificationNotSent as exc:
+            if last_attempt:
+                logger.error(
+                    "notification %s FAILED after %d attempt(s): %s",
+                    notification_id,
+                    retries + 1,
+                    exc.error,
+                )
+                return
+            delay = retry_delay(retries)
+            logger.warning(
+                "notification %s not sent (%s), retry in %.1fs", notification_id, exc.error, delay
+            )
+            raise self.retry(countdown=delay, queue=QUEUE) from exc
+    finally:
+        current_request_id.reset(token)
+
+
+@shared_task(name="notifications.requeue_stale", ignore_result=True)
+def requeue_stale_notifications() -> int:
+    """Queue again the notifications left PENDING (their send task never ran or was lost)."""
+    queued = services.notification_requeue_stale(
+        older_than_seconds=getattr(settings, "NOTIFICATION_STALE_SECONDS", 600.0)
+    )
+    if queued:
+        logger.warning("queued %d stale notification(s) again", queued)
+    return queued
+
+
+def _request_id_of(request) -> str:
+    # A worker puts the message's custom headers on the request; apply() keeps them in .headers.
+    return (
+        getattr(request, "request_id", None)
+        or (getattr(request, "headers", None) or {}).get("request_id")
+        or "-"
+    )

@@ -1,0 +1,145 @@
+"""Events reach the handlers through the real bus dispatch, inbox included."""
+
+import pytest
+
+from food_common.events.bus import Event, dispatch
+from food_common.events.models import InboxEntry
+from notifications import services
+from notifications.models import Notification, NotificationStatus
+from notifications.tests.factories import CUSTOMER, EVENTS, envelope, order_created_data
+
+pytestmark = pytest.mark.django_db
+
+SUBJECTS = {
+    "order.created": "Order #12 placed",
+    "order.status_changed": "Order #12 accepted",
+    "order.cancelled": "Order #12 cancelled",
+    "payment.succeeded": "Payment received for order #12",
+    "payment.failed": "Payment failed for order #12",
+    "payment.refunded": "Refund for order #12",
+}
+
+
+@pytest.mark.parametrize("event_type", list(EVENTS))
+def test_each_event_gives_its_customer_one_notification_sent_after_commit(
+    event_type, django_capture_on_commit_callbacks, queued
+):
+    event = envelope(event_type, EVENTS[event_type])
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        failures = dispatch(event, "notifications")
+
+    assert failures == []
+    notification = Notification.objects.get()
+    assert notification.event_id.hex == event["id"].replace("-", "")
+    assert notification.event_type == event_type
+    assert notification.recipient_id == CUSTOMER
+    assert notification.recipient_email == "ann@example.com"
+    assert notification.channel == "email"
+    assert notification.subject == SUBJECTS[event_type]
+    assert notification.status == NotificationStatus.PENDING
+    assert notification.attempts == 0
+    assert len(callbacks) == 1
+    assert queued == [
+        {
+            "args": [notification.id],
+            "kwargs": None,
+            "queue": "notifications",
+            "headers": {"request_id": "-"},
+        }
+    ]
+
+
+@pytest.mark.parametrize("event_type", list(EVENTS))
+def test_a_repeated_delivery_creates_and_sends_nothing_more(
+    event_type, django_capture_on_commit_callbacks, queued
+):
+    event = envelope(event_type, EVENTS[event_type])
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatch(event, "notifications")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        failures = dispatch(event, "notifications")
+
+    assert failures == []
+    assert Notification.objects.count() == 1
+    assert callbacks == []
+    assert len(queued) == 1
+
+
+def test_the_send_is_only_scheduled_not_run_inside_the_handler(
+    django_capture_on_commit_callbacks, queued
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        dispatch(envelope("order.created", order_created_data()), "notifications")
+
+    assert len(callbacks) == 1
+    assert queued == []  # nothing left before the commit
+
+
+def test_order_confirmation_lists_the_items_and_the_total():
+    dispatch(envelope("order.created", order_created_data(subtotal="22.00")), "notifications")
+
+    body = Notification.objects.get().body
+    assert "order #12" in body
+    assert "- 2 × Margherita at 9.50 EUR = 19.00 EUR" in body
+    assert "- 1 × Tiramisu at 5.00 EUR = 5.00 EUR" in body
+    assert "Subtotal: 22.00 EUR" in body
+    assert "Total: 24.00 EUR" in body
+
+
+@pytest.mark.parametrize(
+    ("event_type", "changes", "words"),
+    [
+        ("order.cancelled", {"was_paid": True}, "Your payment of 24.00 EUR will be refunded"),
+        ("order.cancelled", {"was_paid": False}, "You have not been charged"),
+        ("order.cancelled", {"reason": "Out of dough"}, "cancelled. Reason: Out of dough. Your"),
+        ("payment.failed", {"reason": "insufficient funds"}, "did not go through: insufficient"),
+        ("payment.succeeded", {}, "We received your payment of 24.00 EUR for order #12"),
+        ("payment.refunded", {"amount": "24"}, "We refunded 24.00 EUR for order #12"),
+        ("order.status_changed", {"to_status": "DELIVERED"}, "Enjoy your meal"),
+        ("order.status_changed", {"to_status": "OUT_FOR_DELIVERY"}, "is now out for delivery"),
+    ],
+)
+def test_the_body_says_what_happened(event_type, changes, words):
+    dispatch(envelope(event_type, {**EVENTS[event_type], **changes}), "notifications")
+
+    assert words in Notification.objects.get().body
+
+
+@pytest.mark.parametrize("to_status", ["PAID", "PAYMENT_FAILED", "CANCELLED", "REFUNDED"])
+def test_status_changes_with_an_event_of_their_own_are_not_told_twice(to_status, queued):
+    data = {**EVENTS["order.status_changed"], "to_status": to_status}
+
+    failures = dispatch(envelope("order.status_changed", data), "notifications")
+
+    assert failures == []
+    assert not Notification.objects.exists()
+    assert InboxEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize("missing", ["customer_id", "customer_email", "order_id"])
+def test_a_malformed_event_fails_and_leaves_nothing_behind(missing, queued):
+    data = {k: v for k, v in order_created_data().items() if k != missing}
+
+    failures = dispatch(envelope("order.created", data), "notifications")
+
+    assert len(failures) == 1 and missing in failures[0][1]
+    # Rolled back with the inbox entry, so the bus retries it and finally dead-letters it.
+    assert not Notification.objects.exists()
+    assert not InboxEntry.objects.exists()
+    assert queued == []
+
+
+def test_the_same_event_never_notifies_twice_even_past_the_inbox(
+    django_capture_on_commit_callbacks, queued
+):
+    event = Event.from_envelope(envelope("payment.succeeded", EVENTS["payment.succeeded"]))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.notification_create_for_event(event=event)
+        second = services.notification_create_for_event(event=event)
+
+    assert first == second
+    assert Notification.objects.count() == 1
+    assert len(queued) == 1
