@@ -114,11 +114,22 @@ CELERY_BEAT_SCHEDULE = {
     }
     for queue in ("orders", "payments")
 }
-CELERY_BEAT_SCHEDULE["notifications-requeue-stale"] = {
-    "task": "notifications.requeue_stale",
-    "schedule": 60.0,
-    "options": {"queue": "notifications", "expires": 60.0},
-}
+# Safety nets of the services' own (each runs on its service's queue).
+for _name, _task, _queue, _every in (
+    ("notifications-requeue-stale", "notifications.requeue_stale", "notifications", 60.0),
+    ("payments-expire-stale-pending", "payments.expire_stale_pending", "payments", 60.0),
+    (
+        "payments-purge-idempotency-records",
+        "payments.purge_idempotency_records",
+        "payments",
+        3600.0,
+    ),
+):
+    CELERY_BEAT_SCHEDULE[_name] = {
+        "task": _task,
+        "schedule": _every,
+        "options": {"queue": _queue, "expires": _every},
+    }
 
 # Access tokens are verified locally from the auth service's JWKS (food_common.tokens).
 JWT_JWKS_URL = env_str("JWT_JWKS_URL", "http://127.0.0.1:4001/auth/.well-known/jwks.json")

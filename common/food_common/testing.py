@@ -30,6 +30,10 @@ def test_public_key_for_kid(kid: str):
     return test_private_key().public_key()
 
 
+# Helpers, not tests: pytest must not collect them when a test module imports them by name.
+test_private_key.__test__ = test_public_key_for_kid.__test__ = False
+
+
 def make_access_token(
     user_id: int = 1,
     *,

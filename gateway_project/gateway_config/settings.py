@@ -20,8 +20,12 @@ UPSTREAMS = {
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 1.0)
 # Per-upstream read timeout: <NAME>_READ_TIMEOUT (e.g. PAYMENTS_READ_TIMEOUT=15), else this default.
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 10.0)
+# Payments waits for the orders service and the payment provider: give it more by default.
 GATEWAY_READ_TIMEOUTS = {
-    name: env_float(f"{name.upper()}_READ_TIMEOUT", GATEWAY_READ_TIMEOUT) for name in UPSTREAMS
+    name: env_float(
+        f"{name.upper()}_READ_TIMEOUT", 15.0 if name == "payments" else GATEWAY_READ_TIMEOUT
+    )
+    for name in UPSTREAMS
 }
 GATEWAY_CIRCUIT_THRESHOLD = env_int("GATEWAY_CIRCUIT_THRESHOLD", 3)
 GATEWAY_CIRCUIT_RESET_SECONDS = env_float("GATEWAY_CIRCUIT_RESET_SECONDS", 5.0)

@@ -1,9 +1,224 @@
+"""HTTP API of payments: customers pay their orders and read their payments; admins refund."""
+
+import json
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, HasRole
+from payments import idempotency, selectors, services
+from payments.models import PaymentStatus
+from payments.serializers import (
+    ErrorSerializer,
+    PaymentCreateInputSerializer,
+    PaymentErrorSerializer,
+    PaymentFilterSerializer,
+    PaymentPageSerializer,
+    PaymentSerializer,
+    RefundInputSerializer,
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description=(
+        "A unique value per payment attempt (a UUID), at most 255 characters. A retry with the "
+        "same key and body gets the first answer again (same status and body, with "
+        "`Idempotent-Replayed: true`) for 24 hours, and is never charged twice; the same key with "
+        "another body answers 422 `idempotency_key_reused`, and one whose first request is still "
+        "running answers 409 `idempotency_key_in_use`."
+    ),
+)
+REPLAYED = OpenApiParameter(
+    idempotency.REPLAYED_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    response=[201, 402, 404, 409, 502, 504],  # the answers that are saved, so replayed
+    enum=["true"],
+    description="Present when the answer is the saved answer to this Idempotency-Key's first use.",
+)
+
+
+def _error(description: str, serializer=ErrorSerializer) -> OpenApiResponse:
+    return OpenApiResponse(serializer, description=description)
+
+
+def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
 
 class PaymentListApi(APIView):
-    """The caller's payments: an empty page until the payments issue builds the real list (needs a valid token)."""
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [HasRole.of(ROLE_CUSTOMER)()]
+        return [IsAuthenticated()]
 
+    @extend_schema(
+        operation_id="payments_list",
+        summary="The caller's payments (an admin's: everyone's), newest first",
+        parameters=[PaymentFilterSerializer],
+        responses={
+            200: PaymentPageSerializer,
+            400: _error("Invalid query parameter (`order_id` must be a positive integer)."),
+            401: _error("No valid access token."),
+        },
+    )
     def get(self, request):
-        return Response({"count": 0, "next": None, "previous": None, "results": []})
+        # A plain dict, not the QueryDict (whose repeated keys would hide a second value).
+        query = _validated(PaymentFilterSerializer, request.query_params.dict())
+        payments = selectors.payment_list(user=request.user, order_id=query.get("order_id"))
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(payments, request, view=self)
+        return paginator.get_paginated_response(PaymentSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="payments_create",
+        summary="Pay one of the caller's orders by card (customer)",
+        description=(
+            "Charges the order's total, as the orders service gives it (never an amount from the "
+            "client), in the order's currency. The order must be the caller's and `PLACED` or "
+            "`PAYMENT_FAILED`. A declined card answers **402** with the FAILED payment (its "
+            "`failure_reason` says why); another attempt with another card (and a new "
+            "Idempotency-Key) may follow. Concurrent attempts for one order: one is charged, the "
+            "others answer 409. Events: `payment.succeeded` or `payment.failed`."
+        ),
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        request=PaymentCreateInputSerializer,
+        responses={
+            201: OpenApiResponse(PaymentSerializer, description="Charged: the SUCCEEDED payment."),
+            402: OpenApiResponse(
+                PaymentSerializer,
+                description=(
+                    "Declined: the FAILED payment, `failure_reason` `card_declined` or "
+                    "`insufficient_funds`."
+                ),
+            ),
+            400: _error(
+                "Invalid body, or the Idempotency-Key header is missing (code "
+                "`idempotency_key_required`) or too long (`idempotency_key_invalid`)."
+            ),
+            401: _error("No valid access token."),
+            403: _error("The caller is not a customer."),
+            404: _error("No such order of the caller's."),
+            409: _error(
+                "`order_not_payable` (the order's status is not PLACED or PAYMENT_FAILED), "
+                "`order_already_paid`, `payment_in_progress` (another attempt for this order is "
+                "running) or `idempotency_key_in_use`."
+            ),
+            422: _error("`idempotency_key_reused`: this key was used with another body."),
+            502: _error(
+                "`bad_gateway`: the orders service answered nonsense (nothing charged); or "
+                "`provider_error`: the provider failed (the payment, `payment_id`, is FAILED).",
+                PaymentErrorSerializer,
+            ),
+            503: _error("The orders service is unreachable: nothing was charged, retry."),
+            504: _error(
+                "`provider_timeout`: the provider did not answer in time; the payment "
+                "(`payment_id`) is marked FAILED. Retry with a new key.",
+                PaymentErrorSerializer,
+            ),
+        },
+    )
+    def post(self, request):
+        key = idempotency.idempotency_key_from_header(request.headers.get(idempotency.HEADER))
+        data = _validated(PaymentCreateInputSerializer, request.data)
+        claim = idempotency.idempotency_record_claim(
+            customer_id=request.user.id,
+            key=key,
+            fingerprint=idempotency.request_fingerprint(data),
+        )
+        if claim.replay:
+            return Response(
+                claim.record.response_body,
+                status=claim.record.response_status,
+                headers={idempotency.REPLAYED_HEADER: "true"},
+            )
+        try:
+            payment = services.payment_create(
+                order_id=data["order_id"],
+                card_number=data["card_number"],
+                customer_id=request.user.id,
+                customer_email=request.user.email,
+                idempotency_key=key,
+                token=request.auth,
+            )
+            succeeded = payment.status == PaymentStatus.SUCCEEDED
+            response = Response(
+                PaymentSerializer(payment).data,
+                status=status.HTTP_201_CREATED if succeeded else status.HTTP_402_PAYMENT_REQUIRED,
+            )
+        except APIException as exc:
+            if isinstance(exc, services.Retryable):
+                idempotency.idempotency_record_release(record=claim.record)
+                raise
+            response = self.handle_exception(exc)
+        except BaseException:
+            idempotency.idempotency_record_release(record=claim.record)
+            raise
+        idempotency.idempotency_record_complete(
+            record=claim.record, status=response.status_code, body=_as_json(response.data)
+        )
+        return response
+
+
+class PaymentDetailApi(APIView):
+    @extend_schema(
+        operation_id="payments_retrieve",
+        summary="One payment, with its refund (its customer, admin)",
+        responses={
+            200: PaymentSerializer,
+            401: _error("No valid access token."),
+            404: _error("No such payment, or someone else's."),
+        },
+    )
+    def get(self, request, payment_id: int):
+        payment = selectors.payment_get(user=request.user, payment_id=payment_id)
+        return Response(PaymentSerializer(payment).data)
+
+
+class PaymentRefundApi(APIView):
+    permission_classes = [HasRole.of(ROLE_ADMIN)]
+
+    @extend_schema(
+        operation_id="payments_refund",
+        summary="Refund a payment in full (admin)",
+        description=(
+            "Gives the whole amount back through the provider and answers the REFUNDED payment. "
+            "Idempotent: refunding a REFUNDED payment answers it again and does nothing more. "
+            "Event: `payment.refunded` (the orders service moves a cancelled order to REFUNDED)."
+        ),
+        request=RefundInputSerializer,
+        responses={
+            200: PaymentSerializer,
+            400: _error("Invalid body."),
+            401: _error("No valid access token."),
+            403: _error("The caller is not an admin."),
+            404: _error("No such payment."),
+            409: _error("`payment_not_refundable`: the payment never took money."),
+            502: _error("`provider_error`: the provider did not refund; nothing changed."),
+        },
+    )
+    def post(self, request, payment_id: int):
+        data = _validated(RefundInputSerializer, request.data or {})
+        refund = services.payment_refund(
+            payment_id=payment_id,
+            reason=data.get("reason") or "refunded by an admin",
+            by_user_id=request.user.id,
+        )
+        payment = selectors.payment_get(user=request.user, payment_id=refund.payment_id)
+        return Response(PaymentSerializer(payment).data)
+
+
+def _as_json(data):
+    """Return `data` as the JSON the client received (what a replay must send back)."""
+    return json.loads(JSONRenderer().render(data))

@@ -2,6 +2,11 @@ from django.urls import path
 
 from payments import apis
 
+# No trailing slashes: the gateway forwards the public paths unchanged.
 urlpatterns = [
     path("payments", apis.PaymentListApi.as_view(), name="payments-list"),
+    path("payments/<int:payment_id>", apis.PaymentDetailApi.as_view(), name="payments-detail"),
+    path(
+        "payments/<int:payment_id>/refund", apis.PaymentRefundApi.as_view(), name="payments-refund"
+    ),
 ]

@@ -10,10 +10,10 @@ def test_health_needs_nothing(client):
 
 
 @pytest.mark.django_db
-def test_ready_checks_database_and_redis(client):
+def test_ready_checks_database_redis_and_broker(client):
     reply = client.get("/ready")
     assert reply.status_code == 200
-    assert reply.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert reply.json()["checks"] == {"database": "ok", "redis": "ok", "broker": "ok"}
 
 
 @pytest.mark.django_db

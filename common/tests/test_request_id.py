@@ -1,0 +1,125 @@
+"""Request ids: accepted or replaced, echoed, and carried by every log record; the JSON log line."""
+
+import json
+import logging
+
+import pytest
+
+from food_common.logging import RequestIDFilter, ServiceJsonFormatter, logging_config
+from food_common.request_id import clean_request_id, current_request_id, get_request_id
+
+
+@pytest.fixture
+def records_with_ids(caplog):
+    """caplog, with the request id filter our stdout handler has."""
+    caplog.set_level(logging.INFO)
+    id_filter = RequestIDFilter("common")
+    caplog.handler.addFilter(id_filter)
+    yield caplog
+    caplog.handler.removeFilter(id_filter)
+
+
+def test_a_valid_header_is_kept_and_echoed(client):
+    reply = client.get("/test/log", HTTP_X_REQUEST_ID="gw-42.a:b_c")
+    assert reply["X-Request-ID"] == "gw-42.a:b_c"
+    assert reply.json() == {"request_id": "gw-42.a:b_c"}
+
+
+@pytest.mark.parametrize(
+    "bad", ["has spaces", "x" * 129, "semi;colon", "new\nline", "é", "<script>"]
+)
+def test_a_bad_header_is_replaced(client, bad):
+    reply = client.get("/test/log", HTTP_X_REQUEST_ID=bad)
+    fresh = reply["X-Request-ID"]
+    assert fresh != bad
+    assert len(fresh) == 32 and int(fresh, 16) >= 0
+    assert reply.json() == {"request_id": fresh}
+
+
+def test_no_header_gets_a_fresh_id_each_time(client):
+    first = client.get("/health")["X-Request-ID"]
+    second = client.get("/health")["X-Request-ID"]
+    assert first != second and len(first) == 32
+
+
+def test_error_responses_carry_the_id_too(client):
+    reply = client.get("/nowhere", HTTP_X_REQUEST_ID="e-1")
+    assert reply["X-Request-ID"] == "e-1"
+
+
+def test_the_id_is_reset_after_the_request(client):
+    client.get("/test/log", HTTP_X_REQUEST_ID="r-1")
+    assert get_request_id() == "-"
+
+
+def test_log_records_during_the_request_carry_the_id(client, records_with_ids):
+    client.get("/test/log?x=1", HTTP_X_REQUEST_ID="log-77")
+    view_line = [r for r in records_with_ids.records if r.name == "tests.views"]
+    assert [r.request_id for r in view_line] == ["log-77"]
+    assert view_line[0].service == "common"
+    access = [r for r in records_with_ids.records if r.name == "food.access"]
+    assert len(access) == 1
+    record = access[0]
+    assert record.request_id == "log-77"
+    assert record.getMessage() == "GET /test/log?x=1 200"
+    assert (record.method, record.path, record.status) == ("GET", "/test/log", 200)
+    assert record.duration_ms >= 0
+
+
+def test_records_outside_a_request_have_a_dash(records_with_ids):
+    logging.getLogger("tests.outside").info("no request here")
+    assert records_with_ids.records[-1].request_id == "-"
+
+
+def test_a_record_keeps_an_explicit_request_id():
+    record = logging.makeLogRecord({"msg": "m", "request_id": "from-event"})
+    token = current_request_id.set("from-context")
+    try:
+        RequestIDFilter("svc").filter(record)
+    finally:
+        current_request_id.reset(token)
+    assert record.request_id == "from-event"
+
+
+def test_the_json_line_has_time_level_service_logger_id_and_message():
+    record = logging.makeLogRecord(
+        {
+            "name": "food.access",
+            "levelname": "INFO",
+            "levelno": 20,
+            "msg": "GET / %s",
+            "args": (200,),
+        }
+    )
+    record.status = 200
+    token = current_request_id.set("json-1")
+    try:
+        RequestIDFilter("orders").filter(record)
+    finally:
+        current_request_id.reset(token)
+    line = ServiceJsonFormatter().format(record)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["level"] == "INFO"
+    assert data["service"] == "orders"
+    assert data["logger"] == "food.access"
+    assert data["request_id"] == "json-1"
+    assert data["message"] == "GET / 200"
+    assert data["status"] == 200
+    assert "time" in data
+
+
+def test_logging_config_wires_the_filter_and_formatter():
+    config = logging_config("payments", "WARNING")
+    assert config["root"] == {"handlers": ["stdout"], "level": "WARNING"}
+    assert config["filters"]["request_id"]["service"] == "payments"
+    handler = config["handlers"]["stdout"]
+    assert handler["filters"] == ["request_id"] and handler["formatter"] == "json"
+    assert config["disable_existing_loggers"] is False
+
+
+def test_clean_request_id():
+    assert clean_request_id("abc") == "abc"
+    assert clean_request_id("a" * 128) == "a" * 128
+    assert clean_request_id(None) != clean_request_id(None)
+    assert len(clean_request_id("")) == 32
