@@ -1,9 +1,180 @@
+"""HTTP API of orders: customers place and cancel, restaurant owners move orders along, all read."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER, HasRole
+from orders import selectors, services
+from orders.serializers import (
+    IDEMPOTENCY_HEADER,
+    OrderCancelInputSerializer,
+    OrderDetailSerializer,
+    OrderErrorSerializer,
+    OrderFilterSerializer,
+    OrderPageSerializer,
+    OrderPlaceInputSerializer,
+    OrderSerializer,
+    OrderStatusInputSerializer,
+    OrderTransitionErrorSerializer,
+    idempotency_key_from,
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Optional, at most 255 characters, unique per customer. Repeating a request with the same "
+        "key and the same body answers 200 with the order the first request created (no second "
+        "order); the same key with a different body answers 422 `idempotency_key_reused`."
+    ),
+)
+
+
+def _errors(*statuses: int) -> dict:
+    return {code: OpenApiResponse(OrderErrorSerializer, description="Error") for code in statuses}
+
+
+INVALID_TRANSITION = OpenApiResponse(
+    OrderTransitionErrorSerializer,
+    description="`invalid_transition`: the order's status does not allow this move.",
+)
+
+
+def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _detail(request, order_id: int, http_status: int = status.HTTP_200_OK) -> Response:
+    order = selectors.order_get(user=request.user, order_id=order_id)
+    return Response(OrderDetailSerializer(order).data, status=http_status)
+
 
 class OrderListApi(APIView):
-    """The caller's orders: an empty page until the orders issue builds the real list (needs a valid token)."""
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), HasRole.of(ROLE_CUSTOMER)()]
+        return [IsAuthenticated()]
 
+    @extend_schema(
+        operation_id="orders_list",
+        summary="The caller's orders, newest first",
+        description=(
+            "Customers see their own orders, restaurant owners the orders of their restaurants, "
+            "admins every order."
+        ),
+        parameters=[OrderFilterSerializer],
+        responses={200: OrderPageSerializer, **_errors(400, 401, 404)},
+    )
     def get(self, request):
-        return Response({"count": 0, "next": None, "previous": None, "results": []})
+        query = _validated(OrderFilterSerializer, request.query_params.dict())
+        orders = selectors.order_list(user=request.user, status=query.get("status"))
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response(OrderSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_create",
+        summary="Place an order (customers)",
+        description=(
+            "Prices come from the catalog at this moment, never from the client; the total is "
+            "computed by the server. 201 with the new order (status PLACED); 200 with the same "
+            "order when an `Idempotency-Key` request is repeated. 400 names the wrong field or "
+            'line (`errors.items` is keyed by the line\'s index: `{"items": {"2": {"menu_item_id": '
+            "[...]}}}`), with code `restaurant_not_found`, `restaurant_closed`, "
+            "`menu_items_invalid` (unknown, unavailable, or another currency) or `invalid`. 503 "
+            "when the catalog cannot be reached (no order is created)."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=OrderPlaceInputSerializer,
+        responses={
+            201: OpenApiResponse(OrderDetailSerializer, description="The order was placed."),
+            200: OpenApiResponse(
+                OrderDetailSerializer,
+                description="A repeated Idempotency-Key request: the order the first one placed.",
+            ),
+            **_errors(400, 401, 403, 422, 502, 503),
+        },
+    )
+    def post(self, request):
+        idempotency_key = idempotency_key_from(request.headers)
+        data = _validated(OrderPlaceInputSerializer, request.data)
+        order, created = services.order_place(
+            customer_id=request.user.id,
+            customer_email=request.user.email,
+            restaurant_id=data["restaurant_id"],
+            items=data["items"],
+            delivery_address=data["delivery_address"],
+            idempotency_key=idempotency_key,
+            token=request.auth,
+        )
+        return _detail(
+            request, order.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(
+        operation_id="orders_retrieve",
+        summary="One order with its items and status history",
+        description="Its customer, its restaurant's owner and admins; anyone else gets 404.",
+        responses={200: OrderDetailSerializer, **_errors(401, 404)},
+    )
+    def get(self, request, order_id: int):
+        return _detail(request, order_id)
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(
+        operation_id="orders_cancel",
+        summary="Cancel an order (its customer, its restaurant's owner, admins)",
+        description=(
+            "Allowed while the order is PLACED, PAYMENT_FAILED, PAID or ACCEPTED (so a customer "
+            "can cancel until the kitchen starts PREPARING); a paid order is then refunded by the "
+            "payments service (`order.cancelled` with `was_paid`). Anyone else gets 404."
+        ),
+        request=OrderCancelInputSerializer,
+        responses={
+            200: OrderDetailSerializer,
+            **_errors(400, 401, 404),
+            409: INVALID_TRANSITION,
+        },
+    )
+    def post(self, request, order_id: int):
+        order = selectors.order_get(user=request.user, order_id=order_id)
+        data = _validated(OrderCancelInputSerializer, request.data)
+        services.order_cancel(order_id=order.pk, by_user_id=request.user.id, reason=data["reason"])
+        return _detail(request, order.pk)
+
+
+class OrderStatusApi(APIView):
+    permission_classes = [IsAuthenticated, HasRole.of(ROLE_RESTAURANT_OWNER, ROLE_ADMIN)]
+
+    @extend_schema(
+        operation_id="orders_status",
+        summary="Move an order to its next kitchen status (its restaurant's owner, admins)",
+        description=(
+            "PAID → ACCEPTED → PREPARING → READY → DELIVERED, one step at a time; any other move "
+            "is 409 `invalid_transition`. Customers get 403; owners of other restaurants 404."
+        ),
+        request=OrderStatusInputSerializer,
+        responses={
+            200: OrderDetailSerializer,
+            **_errors(400, 401, 403, 404),
+            409: INVALID_TRANSITION,
+        },
+    )
+    def post(self, request, order_id: int):
+        order = selectors.order_get(user=request.user, order_id=order_id)
+        data = _validated(OrderStatusInputSerializer, request.data)
+        services.order_advance(
+            order_id=order.pk, to_status=data["status"], by_user_id=request.user.id
+        )
+        return _detail(request, order.pk)

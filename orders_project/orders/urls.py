@@ -4,4 +4,7 @@ from orders import apis
 
 urlpatterns = [
     path("orders", apis.OrderListApi.as_view(), name="orders-list"),
+    path("orders/<int:order_id>", apis.OrderDetailApi.as_view(), name="orders-detail"),
+    path("orders/<int:order_id>/cancel", apis.OrderCancelApi.as_view(), name="orders-cancel"),
+    path("orders/<int:order_id>/status", apis.OrderStatusApi.as_view(), name="orders-status"),
 ]

@@ -1,0 +1,145 @@
+"""Input validation and output shapes of the orders API (business rules live in services.py)."""
+
+from rest_framework import serializers
+
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.services import KITCHEN_STATUSES, MAX_LINE_QUANTITY, MAX_ORDER_LINES
+
+MAX_ID = 2**63 - 1
+MAX_PAGE = 100_000
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# Named enums in the OpenAPI schema: settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] maps
+# "OrderStatusEnum" to orders.models.OrderStatus and "KitchenStatusEnum" to this list.
+KITCHEN_STATUS_CHOICES = [(s.value, s.label) for s in KITCHEN_STATUSES]
+
+
+class QueryParamsSerializer(serializers.Serializer):
+    """Query parameters: any parameter this serializer does not declare is refused."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    name: [f"Unknown query parameter; allowed: {', '.join(self.fields)}."]
+                    for name in unknown
+                }
+            )
+        return super().to_internal_value(data)
+
+
+class OrderFilterSerializer(QueryParamsSerializer):
+    status = serializers.ChoiceField(
+        choices=OrderStatus.choices, required=False, help_text="Only orders in this status."
+    )
+    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
+
+
+def idempotency_key_from(headers) -> str | None:
+    """Return the request's Idempotency-Key (None without one); 400 if it is blank or too long."""
+    raw = headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    field = serializers.CharField(max_length=MAX_IDEMPOTENCY_KEY_LENGTH)
+    try:
+        return field.run_validation(raw)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({IDEMPOTENCY_HEADER: exc.detail}) from None
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    menu_item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
+
+
+class OrderPlaceInputSerializer(serializers.Serializer):
+    restaurant_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    # A ListField (not many=True) so line errors are keyed by the line's index: {"items": {"2": ...}}.
+    items = serializers.ListField(
+        child=OrderLineInputSerializer(),
+        min_length=1,
+        max_length=MAX_ORDER_LINES,
+        help_text=(
+            f"1 to {MAX_ORDER_LINES} lines, each menu item at most once, "
+            f"quantity 1 to {MAX_LINE_QUANTITY}."
+        ),
+    )
+    delivery_address = serializers.CharField(max_length=500)
+
+
+class OrderCancelInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class OrderStatusInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=KITCHEN_STATUS_CHOICES,
+        help_text="The next kitchen status: PAID → ACCEPTED → PREPARING → READY → DELIVERED.",
+    )
+
+
+class OrderItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderItem
+        fields = ["menu_item_id", "name", "unit_price", "quantity", "line_total"]
+        read_only_fields = fields
+
+
+class OrderStatusChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderStatusChange
+        fields = ["from_status", "to_status", "at", "by_user_id", "reason"]
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    items = OrderItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "status",
+            "customer_id",
+            "restaurant_id",
+            "items",
+            "subtotal",
+            "total",
+            "currency",
+            "refund_pending",
+            "delivery_address",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderDetailSerializer(OrderSerializer):
+    status_history = OrderStatusChangeSerializer(source="status_changes", many=True, read_only=True)
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "status_history"]
+        read_only_fields = fields
+
+
+class OrderPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = OrderSerializer(many=True)
+
+
+class OrderErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(
+        required=False,
+        help_text='Field errors, by field name; order lines by their index: {"items": {"2": {...}}}.',
+    )
+    request_id = serializers.CharField()
+
+
+class OrderTransitionErrorSerializer(OrderErrorSerializer):
+    from_status = serializers.ChoiceField(choices=OrderStatus.choices)
+    to_status = serializers.ChoiceField(choices=OrderStatus.choices)

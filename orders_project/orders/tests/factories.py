@@ -1,0 +1,48 @@
+from decimal import Decimal
+
+import factory
+from factory.django import DjangoModelFactory
+
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+
+# User ids (the `sub` of the test tokens) of the callers the tests play.
+CUSTOMER, OTHER_CUSTOMER, OWNER, OTHER_OWNER, ADMIN = 201, 202, 101, 102, 301
+RESTAURANT, OTHER_RESTAURANT = 11, 12
+
+
+class OrderFactory(DjangoModelFactory):
+    """An order in `status` (PLACED by default) with one line and a history that leads there."""
+
+    class Meta:
+        model = Order
+        skip_postgeneration_save = True
+
+    customer_id = CUSTOMER
+    customer_email = factory.LazyAttribute(lambda o: f"user{o.customer_id}@example.com")
+    restaurant_id = RESTAURANT
+    restaurant_owner_id = OWNER
+    delivery_address = factory.Sequence(lambda n: f"{n} Delivery Rd")
+    status = OrderStatus.PLACED
+    subtotal = Decimal("19.00")
+    total = Decimal("19.00")
+    currency = "EUR"
+
+    @factory.post_generation
+    def lines(order, create, extracted, **kwargs):
+        if not create:
+            return
+        OrderItem.objects.create(
+            order=order,
+            menu_item_id=1,
+            name="Margherita",
+            unit_price=Decimal("9.50"),
+            quantity=2,
+            line_total=Decimal("19.00"),
+        )
+        OrderStatusChange.objects.create(
+            order=order, from_status="", to_status=OrderStatus.PLACED, by_user_id=order.customer_id
+        )
+        if order.status != OrderStatus.PLACED:
+            OrderStatusChange.objects.create(
+                order=order, from_status=OrderStatus.PLACED, to_status=order.status
+            )

@@ -1,0 +1,95 @@
+"""Payments' events, delivered through the real event dispatch, move orders along the saga."""
+
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from food_common.events.bus import dispatch
+from food_common.events.models import OutboxEvent
+from orders.models import Order, OrderStatus
+from orders.tests.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def envelope(event_type: str, order: Order, **data) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": 1,
+        "occurred_at": timezone.now().isoformat(),
+        "producer": "payments",
+        "request_id": "req-1",
+        "data": {
+            "payment_id": 7,
+            "order_id": order.pk,
+            "amount": str(order.total),
+            "currency": "EUR",
+            **data,
+        },
+    }
+
+
+def test_payment_succeeded_pays_a_placed_order_once(django_capture_on_commit_callbacks):
+    order = OrderFactory()
+    event = envelope("payment.succeeded", order)
+    assert dispatch(event, "orders") == []
+    assert dispatch(event, "orders") == []  # delivered twice: handled once
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert order.status_changes.filter(to_status=OrderStatus.PAID).count() == 1
+    assert OutboxEvent.objects.filter(type="order.status_changed").count() == 1
+
+
+def test_payment_failed_then_succeeded(django_capture_on_commit_callbacks):
+    order = OrderFactory()
+    dispatch(envelope("payment.failed", order, reason="card_declined"), "orders")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAYMENT_FAILED
+    dispatch(envelope("payment.succeeded", order), "orders")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+def test_late_failure_does_not_undo_a_payment():
+    order = OrderFactory(status=OrderStatus.PAID)
+    assert dispatch(envelope("payment.failed", order, reason="card_declined"), "orders") == []
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+def test_payment_succeeding_after_cancellation_asks_for_a_refund_once():
+    order = OrderFactory(status=OrderStatus.CANCELLED)
+    event = envelope("payment.succeeded", order)
+    dispatch(event, "orders")
+    dispatch(envelope("payment.succeeded", order), "orders")  # another delivery of a success
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED and order.refund_pending
+    requests = OutboxEvent.objects.filter(type="order.cancelled")
+    assert requests.count() == 1 and requests.get().data["was_paid"] is True
+
+
+def test_refund_completes_the_cancel_saga():
+    order = OrderFactory(status=OrderStatus.CANCELLED, refund_pending=True)
+    dispatch(envelope("payment.refunded", order), "orders")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED and not order.refund_pending
+
+
+def test_cancelling_a_paid_order_marks_the_refund_pending():
+    from orders.services import order_cancel
+
+    order = OrderFactory(status=OrderStatus.PAID)
+    order_cancel(order_id=order.pk, by_user_id=order.customer_id)
+    order.refresh_from_db()
+    assert order.refund_pending
+    assert OutboxEvent.objects.get(type="order.cancelled").data["was_paid"] is True
+
+
+def test_event_for_an_unknown_order_fails_so_it_is_retried_then_dead_lettered():
+    order = OrderFactory()
+    event = envelope("payment.succeeded", order)
+    event["data"]["order_id"] = 999999
+    failures = dispatch(event, "orders")
+    assert len(failures) == 1 and "OrderNotFound" in failures[0][1]

@@ -1,0 +1,41 @@
+"""The OpenAPI description documents every orders endpoint with its request and error shapes."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker):
+    from drf_spectacular.generators import SchemaGenerator
+
+    with django_db_blocker.unblock():
+        return SchemaGenerator().get_schema(request=None, public=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "request_body", "statuses"),
+    [
+        ("/orders", "get", False, {"200", "400", "401", "404"}),
+        ("/orders", "post", True, {"201", "200", "400", "401", "403", "422", "502", "503"}),
+        ("/orders/{order_id}", "get", False, {"200", "401", "404"}),
+        ("/orders/{order_id}/cancel", "post", True, {"200", "400", "401", "404", "409"}),
+        ("/orders/{order_id}/status", "post", True, {"200", "400", "401", "403", "404", "409"}),
+    ],
+)
+def test_every_endpoint_is_documented(schema, path, method, request_body, statuses):
+    operation = schema["paths"][path][method]
+
+    assert set(operation["responses"]) == statuses
+    assert ("requestBody" in operation) is request_body
+    for status in statuses - {"200", "201"}:
+        content = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert content["$ref"].split("/")[-1] in {"OrderError", "OrderTransitionError"}
+
+
+def test_the_idempotency_key_header_is_documented(schema):
+    parameters = schema["paths"]["/orders"]["post"]["parameters"]
+    assert [p["name"] for p in parameters if p["in"] == "header"] == ["Idempotency-Key"]
+
+
+def test_the_schema_is_served(api_client, db):
+    response = api_client.get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
