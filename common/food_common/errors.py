@@ -68,9 +68,10 @@ def error_body(detail: str, code: str, **extra) -> dict:
 
 def exception_handler(exc, context):
     """Render every exception DRF sees as the one error shape; unexpected ones as a logged 500."""
-    from rest_framework.views import (
-        exception_handler as drf_exception_handler,  # not at import: cycle
+    from rest_framework.views import (  # not at import: cycle
+        exception_handler as drf_exception_handler,
     )
+    from rest_framework.views import set_rollback
 
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
@@ -82,6 +83,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled error in %s", context.get("view").__class__.__name__)
+        set_rollback()
         return JsonResponse(
             error_body("Internal server error.", ErrorCode.SERVER_ERROR), status=500
         )

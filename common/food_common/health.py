@@ -1,12 +1,14 @@
 """`GET /health` (the process is up) and `GET /ready` (its database, Redis and broker answer)."""
 
 import logging
+from functools import wraps
 
 from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
 from django.utils.module_loading import import_string
-from django.views.decorators.http import require_GET
+
+from food_common.errors import ErrorCode, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +59,29 @@ def run_checks(checks: dict[str, str]) -> dict[str, str]:
     return results
 
 
-@require_GET
+def safe_methods_only(view):
+    """Answer methods other than GET/HEAD with a JSON 405 (probes may use HEAD)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                error_body(f'Method "{request.method}" not allowed.', ErrorCode.METHOD_NOT_ALLOWED),
+                status=405,
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@safe_methods_only
 def health(request):
     return JsonResponse({"status": "ok", "service": settings.SERVICE_NAME})
 
 
-@require_GET
+@safe_methods_only
 def ready(request):
     results = run_checks(getattr(settings, "READY_CHECKS", DEFAULT_READY_CHECKS))
     failed = [name for name, outcome in results.items() if outcome != "ok"]

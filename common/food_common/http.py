@@ -31,7 +31,7 @@ class CircuitBreaker:
         self.reset_after = reset_after
         self.failures = 0
         self.opened_at = 0.0
-        self._trial_running = False
+        self._trial_started_at: float | None = None
         self._lock = threading.Lock()
 
     @property
@@ -43,25 +43,35 @@ class CircuitBreaker:
         return self.OPEN
 
     def allow(self) -> bool:
-        """Return True if a call may go through now (closed, or the one half-open trial)."""
+        """Return True if a call may go through now (closed, or the one half-open trial).
+
+        A trial whose outcome is never reported (the caller used another copy) expires after
+        `reset_after`, so a recovered copy is always tried again.
+        """
         if self.failures < self.threshold:
             return True
         with self._lock:
-            if self.state == self.HALF_OPEN and not self._trial_running:
-                self._trial_running = True
-                return True
-        return False
+            now = time.monotonic()
+            if now - self.opened_at < self.reset_after:
+                return False
+            if (
+                self._trial_started_at is not None
+                and now - self._trial_started_at < self.reset_after
+            ):
+                return False
+            self._trial_started_at = now
+            return True
 
     def record_success(self) -> None:
-        if self.failures:
+        if self.failures or self._trial_started_at is not None:
             with self._lock:
                 self.failures = 0
-                self._trial_running = False
+                self._trial_started_at = None
 
     def record_failure(self) -> None:
         with self._lock:
             self.failures += 1
-            self._trial_running = False
+            self._trial_started_at = None
             if self.failures >= self.threshold:
                 self.opened_at = time.monotonic()
 
@@ -157,8 +167,9 @@ class ServiceClient:
                 response = self.pool.request(
                     method, upstream.base_url + path, body=body, headers=send_headers
                 )
-            except urllib3.exceptions.NewConnectionError:
-                # Nothing was sent: safe to try the next copy, even for a POST.
+            except urllib3.exceptions.ConnectTimeoutError:
+                # Refused or no connection in time (NewConnectionError is a subclass): nothing
+                # was sent, so trying the next copy is safe, even for a POST.
                 upstream.breaker.record_failure()
                 continue
             except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError) as exc:

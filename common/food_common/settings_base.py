@@ -92,6 +92,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 5,
     "unacked_restore_throttle": 1,
     "socket_connect_timeout": 1,
+    # Publishing gives up at once when Redis is away (the outbox sweep sends it later), instead
+    # of kombu's default reconnect wait inside the HTTP request.
+    "max_retries": 0,
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

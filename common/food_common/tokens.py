@@ -31,7 +31,7 @@ class KeysUnavailable(Exception):
 
 def keys_from_jwks_url(url: str, timeout: float) -> Callable[[str], object]:
     """Return a function that maps a `kid` to its public key, fetched from the JWKS at `url`."""
-    client = jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=timeout)
+    client = jwt.PyJWKClient(url, cache_keys=False, lifespan=300, timeout=timeout)
 
     def key_for_kid(kid: str):
         try:

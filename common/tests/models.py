@@ -6,3 +6,6 @@ from django.db import models
 class HandledNote(models.Model):
     event_id = models.UUIDField()
     text = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: {self.text}"

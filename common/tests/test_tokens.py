@@ -209,18 +209,28 @@ def test_jwks_url_that_does_not_answer_raises_keys_unavailable_naming_it():
     assert url in str(raised.value)
 
 
-def jwks_handler(status=200):
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(test_private_key().public_key()))
-    jwks = json.dumps({"keys": [{**jwk, "kid": TEST_KID, "use": "sig", "alg": "RS256"}]}).encode()
+def jwks_of(*private_keys_by_kid) -> bytes:
+    keys = []
+    for kid, private_key in private_keys_by_kid:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key()))
+        keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+    return json.dumps({"keys": keys}).encode()
+
+
+def jwks_handler(status=200, served=None):
+    """A JWKS endpoint; `served["jwks"]` can be changed while it runs (a key rotation)."""
+    served = served if served is not None else {}
+    served.setdefault("jwks", jwks_of((TEST_KID, test_private_key())))
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             self.server.requests.append(self.path)
+            body = served["jwks"]
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(jwks)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(jwks)
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
@@ -254,3 +264,22 @@ def test_the_key_helpers_imported_by_name_are_not_collected_as_tests():
     # (and fail on `test_public_key_for_kid`'s argument, taken for a fixture).
     assert test_private_key.__test__ is False
     assert test_public_key_for_kid.__test__ is False
+
+
+def test_a_key_removed_from_the_jwks_is_refused_once_the_jwks_cache_expires(
+    http_server, monkeypatch
+):
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    served = {}
+    url = f"{http_server(jwks_handler(served=served))}/jwks.json"
+    verifier = AccessTokenVerifier(keys_from_jwks_url(url, timeout=2))
+    assert verifier.verify(make_access_token(7))["sub"] == "7"
+
+    # Auth rotates its key out (e.g. it leaked): the JWKS now lists only the new one.
+    served["jwks"] = jwks_of(("test-key-2", new_key))
+    later = time.monotonic() + 301  # past the JWKS cache's lifespan (300 s)
+    monkeypatch.setattr("jwt.jwk_set_cache.time", SimpleNamespace(monotonic=lambda: later))
+    monkeypatch.setattr("jwt.jwks_client.time", SimpleNamespace(monotonic=lambda: later))
+    assert verifier.verify(make_access_token(8, private_key=new_key, kid="test-key-2"))
+    with pytest.raises(TokenInvalid, match="unknown key"):
+        verifier.verify(make_access_token(9))  # signed by the removed key

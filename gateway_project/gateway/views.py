@@ -7,10 +7,9 @@ import time
 
 from django.conf import settings
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularSwaggerView
 
-from food_common.health import run_checks
+from food_common.health import run_checks, safe_methods_only
 from food_common.http import ServiceClient, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ def upstream_health() -> dict[str, dict[str, str]]:
     return report
 
 
-@require_GET
+@safe_methods_only
 def ready(request):
     """Ready when the gateway's database and Redis answer and every upstream has a healthy copy."""
     checks = run_checks(settings.READY_CHECKS)
@@ -154,7 +153,7 @@ def _rename_ref(node, old: str, new: str):
     return node
 
 
-@require_GET
+@safe_methods_only
 def schema(request):
     return JsonResponse(schema_cache.get())
 

@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from food_common.events.bus import HANDLE_TASK, relay
+from food_common.events.bus import relay
 from food_common.events.models import DeadLetter, InboxEntry, OutboxEvent
+from food_common.events.tasks import handle_event
 
 
 @admin.register(OutboxEvent)
@@ -37,14 +38,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay the selected events to their handler")
     def replay(self, request, queryset):
-        from celery import current_app
-
         count = 0
         for letter in queryset:
-            current_app.send_task(
-                HANDLE_TASK,
-                args=[letter.envelope, letter.queue, letter.handler],
-                queue=letter.queue,
+            handle_event.apply_async(
+                args=[letter.envelope, letter.queue, letter.handler], queue=letter.queue
             )
             letter.replayed_at = timezone.now()
             letter.save(update_fields=["replayed_at"])

@@ -1,5 +1,6 @@
 """Publish events through the outbox, relay them to the broker, dispatch them to handlers."""
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from datetime import datetime
 
 from celery import current_app
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -58,7 +60,9 @@ def publish(event_type: str, data: dict, *, version: int = 1) -> OutboxEvent:
         version=version,
         producer=settings.SERVICE_NAME,
         request_id=get_request_id(),
-        data=data,
+        # Stored and sent as plain JSON (Decimals, dates, UUIDs as strings), the same whether it
+        # goes out at commit or later from the sweep.
+        data=json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
     )
     transaction.on_commit(lambda: relay(event), robust=True)
     return event
