@@ -95,12 +95,30 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--path", default="/restaurants?page=1")
+    parser.add_argument("--restaurants", type=int, default=200)
+    parser.add_argument("--items", type=int, default=15)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="food-bench-"))
     env = {"GATEWAY_RATE_LIMIT": "0", "LOG_LEVEL": "WARNING", "GATEWAY_ACCESS_LOG": "0"}
     stack = Stack(workdir, catalog_copies=1, prefix="food_bench", extra_env=env)
     stack.prepare()
-    stack.start()
+    stack.start(workers=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "seed_catalog",
+            "--restaurants",
+            str(args.restaurants),
+            "--items",
+            str(args.items),
+            "--reset",
+        ],
+        cwd=Path(__file__).resolve().parents[1] / "catalog_project",
+        env=stack.env("catalog"),
+        check=True,
+        capture_output=True,
+    )
     nginx_port = free_port()
     (workdir / "nginx.conf").write_text(
         NGINX_CONF.format(dir=workdir, port=nginx_port, upstream_port=stack.ports["catalog"][0])
@@ -136,6 +154,15 @@ def main() -> None:
                         (group_cpu_seconds(gateway_pgid) - cpu_before) * 1000 / run["requests"]
                     )
                 results[name].append(run)
+        # The same list with the cache turned off: restart the catalog copy without it.
+        catalog = stack.server("catalog")
+        catalog.stop()
+        catalog.env = {**catalog.env, "CATALOG_CACHE_ENABLED": "0"}
+        stack.start_server("catalog")
+        results["gateway_uncached"] = []
+        wrk(targets["gateway"], 2)
+        for _ in range(args.rounds):
+            results["gateway_uncached"].append(wrk(targets["gateway"], args.seconds))
     finally:
         nginx.stop()
         stack.stop()
@@ -151,6 +178,9 @@ def main() -> None:
         summary["gateway"]["rps"] / summary["nginx"]["rps"], 3
     )
     summary["nginx_vs_direct_ratio"] = round(summary["nginx"]["rps"] / summary["direct"]["rps"], 3)
+    summary["cache_speedup"] = round(
+        summary["gateway"]["rps"] / summary["gateway_uncached"]["rps"], 2
+    )
     summary["gateway_added_p50_ms"] = round(
         summary["gateway"]["p50_ms"] - summary["direct"]["p50_ms"], 3
     )

@@ -1,6 +1,7 @@
 """A small HTTP client for the cross-service tests (urllib3, JSON in and out)."""
 
 import json
+import time
 
 import urllib3
 
@@ -61,3 +62,24 @@ class Api:
         reply = self.post("/auth/login", {"email": email, "password": password})
         assert reply.status == 200, reply
         return {"email": email, "password": password, **reply.json()}
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.3, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def order_body(menu, quantity: int = 2) -> dict:
+    return {
+        "restaurant_id": menu["restaurant"]["id"],
+        "items": [
+            {"menu_item_id": menu["dishes"][0]["id"], "quantity": quantity},
+            {"menu_item_id": menu["dishes"][1]["id"], "quantity": 1},
+        ],
+        "delivery_address": "10 Home St",
+    }

@@ -33,3 +33,30 @@ def unique_email():
 def customer(api, unique_email):
     """A registered, logged-in customer: {email, password, access, refresh}."""
     return api.register_and_login(unique_email, role="customer")
+
+
+@pytest.fixture(scope="session")
+def menu(api):
+    """A restaurant owner with an open restaurant and two dishes."""
+    owner = api.register_and_login(
+        f"owner-{uuid.uuid4().hex[:8]}@example.com", role="restaurant_owner"
+    )
+    restaurant = api.post(
+        "/restaurants",
+        {
+            "name": f"Events {uuid.uuid4().hex[:6]}",
+            "cuisine": "greek",
+            "address": "3 Sea Rd",
+            "is_open": True,
+        },
+        token=owner["access"],
+    ).json()
+    dishes = [
+        api.post(
+            f"/restaurants/{restaurant['id']}/menu",
+            {"name": name, "category": "main", "price": price, "currency": "EUR"},
+            token=owner["access"],
+        ).json()
+        for name, price in (("Moussaka", "12.50"), ("Souvlaki", "8.00"))
+    ]
+    return {"owner": owner, "restaurant": restaurant, "dishes": dishes}

@@ -1,11 +1,13 @@
 """The container and configuration files: compose.yml, Dockerfile, .dockerignore, .env.example.
 
 Static checks only: no Docker and no running service (these tests use none of conftest's fixtures).
-The variable names the processes read are found in their source, so a new setting that is missing
-from .env.example or compose.yml fails here.
+The variable names the processes read are found in their source, and the processes in the Procfile,
+so a new setting that is missing from .env.example or compose.yml, or a new process without its
+compose service, fails here.
 """
 
 import ast
+import importlib.util
 import operator
 import re
 import shlex
@@ -18,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
+PROCFILE = ROOT / "Procfile"
 
 # The HTTP processes and their ports (docs/architecture.md, Procfile).
 PORTS = {"auth": 4001, "catalog": 4002, "orders": 4003, "payments": 4004, "gateway": 8000}
@@ -40,6 +43,18 @@ ENV_EXAMPLE_NAME = re.compile(r"(?m)^#?\s*([A-Z][A-Z0-9_]*)=")
 ENV_EXAMPLE_VALUE = re.compile(r"(?m)^([A-Z][A-Z0-9_]*)=(.*)$")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 _TRUE = {"1", "true", "yes", "on"}
+# `${NAME:-default}` in a bin/ script, with a literal default.
+SHELL_DEFAULT = re.compile(r"\$\{([A-Z][A-Z0-9_]*):-([^}$]*)\}")
+# Variables a process reads that compose leaves unset on purpose: the bin/ scripts set SERVICE_NAME,
+# the image's default STATIC_ROOT is where it collected the static files, and only `manage.py
+# ensure_local_admin` reads the local admin, which the one-shot migrate runs.
+NOT_PER_PROCESS = {
+    "SERVICE_NAME",
+    "STATIC_ROOT",
+    "LOCAL_ADMIN_EMAIL",
+    "LOCAL_ADMIN_USERNAME",
+    "LOCAL_ADMIN_PASSWORD",
+}
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -61,10 +76,32 @@ def bin_scripts() -> list[Path]:
     return sorted(path for path in (ROOT / "bin").iterdir() if path.is_file())
 
 
-def names_read_by_python() -> dict[str, set[str]]:
-    """Each variable name the Python code reads, with the files that read it."""
+def procfile() -> dict[str, list[str]]:
+    """Each process of the Procfile (what `make up` runs), with its command."""
+    lines = re.findall(r"(?m)^([\w-]+):\s*(\S.*)$", PROCFILE.read_text())
+    return {name: shlex.split(line) for name, line in lines}
+
+
+PROCESSES = procfile()
+WORKERS = [name for name, argv in PROCESSES.items() if argv[0] == "bin/worker"]
+
+
+def process_project(argv: list[str]) -> str:
+    """The project whose settings a bin/ command loads: its argument, or the folder it changes to."""
+    if argv[0] in ("bin/serve", "bin/worker"):
+        return argv[1]
+    match = re.search(r'cd "\$root/(\w+)_project"', (ROOT / argv[0]).read_text())
+    assert match, f'{argv[0]}: no `cd "$root/<project>_project"`'
+    return match.group(1)
+
+
+def names_read_by_python(project: str | None = None) -> dict[str, set[str]]:
+    """Each variable name the Python code reads (of `project` and food_common only, if given)."""
     found: dict[str, set[str]] = {}
     for path in python_sources():
+        top = path.relative_to(ROOT).parts[0]
+        if project is not None and top not in (f"{project}_project", "common"):
+            continue
         text = path.read_text()
         for pattern in READ_PATTERNS:
             for name in pattern.findall(text):
@@ -155,6 +192,14 @@ def same_as_default(reader: str, default, value: str) -> bool:
     return value == str(default)
 
 
+def seconds(duration: str) -> float:
+    """A compose duration such as "30s", "1m30s" or "500ms", in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", str(duration))
+    assert parts and "".join(f"{n}{u}" for n, u in parts) == str(duration), duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
 def interpolate(value) -> str:
     """What compose makes of `value` when no variable is set: `${NAME:-default}` is the default."""
     text = "" if value is None else str(value)
@@ -182,6 +227,11 @@ def environment(service: dict) -> dict[str, str]:
 def command(service: dict) -> list[str]:
     value = service.get("command") or []
     return shlex.split(value) if isinstance(value, str) else [str(item) for item in value]
+
+
+def healthcheck_text(service: dict) -> str:
+    test = (service.get("healthcheck") or {}).get("test") or ""
+    return " ".join(test) if isinstance(test, list) else test
 
 
 def project_databases() -> dict[str, str | None]:
@@ -246,6 +296,104 @@ def test_compose_ports_match_the_procfile(services):
     procfile = (ROOT / "Procfile").read_text()
     served = dict(re.findall(r"(?m)^\w[\w-]*:\s*bin/serve\s+(\w+)\s+(\d+)", procfile))
     assert served == {project: str(port) for project, port in PORTS.items()}
+
+
+def test_every_procfile_process_has_a_compose_service_running_it(services):
+    """compose runs what `make up` runs: one service per Procfile process, same name and command."""
+    for name, argv in PROCESSES.items():
+        assert name in services, f"Procfile process {name} has no compose service"
+        assert command(services[name]) == argv, name
+        assert services[name].get("build") == ".", f"{name}: not built from the one image"
+        depends = {
+            dependency: condition.get("condition")
+            for dependency, condition in (services[name].get("depends_on") or {}).items()
+        }
+        assert depends.get("postgres") == depends.get("redis") == "service_healthy", name
+        assert depends.get("migrate") == "service_completed_successfully", name
+    image_services = {name for name, service in services.items() if service.get("build")}
+    assert image_services - ONE_SHOT == set(PROCESSES), "an image service not in the Procfile"
+    assert [argv[0] for argv in PROCESSES.values()].count("bin/beat") == 1, "one beat only"
+
+
+def test_worker_node_names_are_queue_at_host():
+    """The workers' health checks address `<queue>@<host name>`: the node name bin/worker sets."""
+    script = (ROOT / "bin" / "worker").read_text()
+    assert re.search(r'-Q "\$queue" -n "\$\{queue\}@%h"', script), "bin/worker's -n changed"
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_worker_checks_its_own_node_through_the_broker(services, name):
+    project, queue = PROCESSES[name][1:3]
+    service = services[name]
+    check = service["healthcheck"]
+    test = check["test"]
+    # A shell form, so that $HOSTNAME (each scaled copy's own host name) is expanded in the container.
+    assert isinstance(test, str) or test[0] == "CMD-SHELL", f"{name}: $HOSTNAME needs CMD-SHELL"
+    text = healthcheck_text(service)
+    argv = shlex.split(text.split("CMD-SHELL", 1)[-1])
+    assert argv[0] == "celery" and argv[argv.index("inspect") + 1] == "ping", text
+    # -A <project>_config imports from the project's folder, not the image's WORKDIR.
+    assert argv[argv.index("-A") + 1] == f"{project}_config", text
+    assert argv[argv.index("--workdir") + 1] == f"{project}_project", text
+    # $$ in compose.yml is a literal $: the shell, not compose, expands HOSTNAME.
+    assert argv[argv.index("-d") + 1] == f"{queue}@$$HOSTNAME", text
+    ping_timeout = float(argv[argv.index("--timeout") + 1])
+    # Loading the app takes a few seconds on top of the ping's own timeout.
+    assert seconds(check["timeout"]) >= ping_timeout + 5, (check["timeout"], ping_timeout)
+
+
+def test_flower_is_reached_through_the_gateway_only(services):
+    flower = services["flower"]
+    env = {name: interpolate(value) for name, value in environment(flower).items()}
+    port = int(env["FLOWER_PORT"])
+    assert env.get("BIND_HOST") == "0.0.0.0", "Flower must listen on the container's interfaces"
+    # Basic auth from `.env`, with a working default for a first `docker compose up`.
+    for name, default in (("FLOWER_USER", "admin"), ("FLOWER_PASSWORD", "admin")):
+        match = INTERPOLATION.fullmatch(str(environment(flower).get(name)))
+        assert match and match.group(1) == name and match.group(2) == default, name
+    assert not flower.get("ports"), "Flower is served by the gateway at /flower/"
+    gateway = {name: interpolate(value) for name, value in environment(services[PUBLIC]).items()}
+    assert [_host_port(url) for url in gateway["FLOWER_URLS"].split(",")] == [("flower", port)]
+    assert interpolate(environment(services[PUBLIC]).get("GATEWAY_PROXY_FLOWER", "1")) in _TRUE
+    # Flower serves its pages, /healthcheck included, under --url_prefix (the gateway's /flower/).
+    script = (ROOT / "bin" / "flower").read_text()
+    prefix = re.search(r"--url_prefix=(\w+)", script)
+    assert prefix and prefix.group(1) == "flower"
+    test = healthcheck_text(flower)
+    assert "curl" not in test and "wget" not in test, "the slim image has neither"
+    assert f"http://127.0.0.1:{port}/flower/healthcheck" in test
+
+
+def test_flower_serves_an_unauthenticated_healthcheck():
+    """The installed Flower routes /healthcheck (under url_prefix) to a handler that needs no login."""
+    spec = importlib.util.find_spec("flower")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("flower is not installed")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    assert re.search(
+        r"""\(r?["']/healthcheck["'],\s*monitor\.Healthcheck\)""", (package / "urls.py").read_text()
+    )
+    assert "rewrite_handler(h, options.url_prefix)" in (package / "app.py").read_text()
+    monitor = (package / "views" / "monitor.py").read_text()
+    handler = monitor[monitor.index("class Healthcheck") :]
+    assert "authenticated" not in handler.split("\nclass ", 1)[0]
+
+
+def test_beat_keeps_its_schedule_where_it_may_write(compose, services):
+    beat = services["beat"]
+    state_dir = interpolate(environment(beat).get("BEAT_STATE_DIR", ""))
+    assert state_dir.startswith("/"), "BEAT_STATE_DIR: a path in the container"
+    if state_dir == "/tmp" or state_dir.startswith("/tmp/"):
+        return
+    mounts = {
+        str(volume).split(":")[1]: str(volume).split(":")[0] for volume in beat.get("volumes", [])
+    }
+    assert mounts.get(state_dir) in set(compose.get("volumes") or {}), (state_dir, mounts)
+    # A new named volume takes the ownership of the image's folder: the image must create it (as
+    # the app's) or the volume is root's and beat, an unprivileged user, cannot write its schedule.
+    dockerfile = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    assert re.search(rf"mkdir -p [^\n]*{re.escape(state_dir)}\b", dockerfile), state_dir
+    assert state_dir.startswith("/app/var/"), "the image gives /app/var to the app user"
 
 
 def test_backing_services_have_persistent_data_and_readiness_checks(compose, services):
@@ -325,6 +473,23 @@ def test_every_variable_the_bin_scripts_read_is_in_env_example():
     assert {name: files for name, files in missing.items() if name not in listed} == {}
 
 
+def test_env_example_and_compose_defaults_are_the_bin_scripts_defaults(services):
+    """`${NAME:-default}` in bin/: .env.example and compose give the same (or leave it empty)."""
+    values = env_example_values()
+    wrong = []
+    for path in bin_scripts():
+        for name, default in SHELL_DEFAULT.findall(path.read_text()):
+            if values.get(name, "") not in ("", default):
+                wrong.append(f".env.example {name}={values[name]!r}, {path.name}: {default!r}")
+            for service_name, service in services.items():
+                match = INTERPOLATION.fullmatch(str(environment(service).get(name, "")))
+                if match and match.group(1) == name and match.group(2) not in (None, "", default):
+                    wrong.append(
+                        f"{service_name}: {name} {match.group(0)}, {path.name}: {default!r}"
+                    )
+    assert wrong == []
+
+
 def test_env_example_defaults_are_the_code_defaults():
     values = env_example_values()
     wrong = []
@@ -338,7 +503,7 @@ def test_env_example_defaults_are_the_code_defaults():
 
 def test_secrets_are_empty_in_env_example():
     values = env_example_values()
-    for name in ("SECRET_KEY", "JWT_PRIVATE_KEY", "LOCAL_ADMIN_PASSWORD"):
+    for name in ("SECRET_KEY", "JWT_PRIVATE_KEY", "LOCAL_ADMIN_PASSWORD", "FLOWER_PASSWORD"):
         assert values.get(name) == "", f"{name} must be listed empty"
 
 
@@ -364,9 +529,40 @@ def _host_port(url: str) -> tuple[str | None, int | None]:
     return parts.hostname, parts.port
 
 
-@pytest.mark.parametrize("project", PORTS)
-def test_service_environment_sets_addresses_and_secrets(services, project):
-    env = {name: interpolate(value) for name, value in environment(services[project]).items()}
+@pytest.mark.parametrize("name", PROCESSES)
+def test_every_process_gets_every_variable_it_reads(services, name):
+    """The variables its project's code and its bin/ script read, so `.env` can reach them all."""
+    argv = PROCESSES[name]
+    project = process_project(argv)
+    read = set(names_read_by_python(project))
+    read |= {var for var, files in names_read_by_bin_scripts().items() if argv[0] in files}
+    missing = read - set(environment(services[name])) - NOT_PER_PROCESS
+    assert missing == set(), f"{name} ({project}): set these in compose.yml"
+
+
+@pytest.mark.parametrize("name", [name for name in PROCESSES if name not in PORTS])
+def test_celery_processes_share_their_projects_configuration(services, name):
+    """A worker, beat or Flower sees what its project's HTTP service sees (database, broker ...)."""
+    project = process_project(PROCESSES[name])
+    own = environment(services[name])
+    differs = {
+        var: (value, own.get(var))
+        for var, value in environment(services[project]).items()
+        if own.get(var) != value
+    }
+    assert differs == {}, f"{name} differs from {project}"
+
+
+def test_migrate_sets_the_local_admin(services):
+    """Only migrate runs `manage.py ensure_local_admin`, the one reader of LOCAL_ADMIN_*."""
+    env = environment(services["migrate"])
+    assert {"LOCAL_ADMIN_EMAIL", "LOCAL_ADMIN_USERNAME", "LOCAL_ADMIN_PASSWORD"} <= set(env)
+
+
+@pytest.mark.parametrize("name", PROCESSES)
+def test_service_environment_sets_addresses_and_secrets(services, name):
+    project = process_project(PROCESSES[name])
+    env = {var: interpolate(value) for var, value in environment(services[name]).items()}
 
     assert env.get("DEBUG", "").lower() in {"0", "false", "no", "off"}
     assert env.get("SECRET_KEY"), "SECRET_KEY must be set when DEBUG is off"
@@ -386,6 +582,23 @@ def test_service_environment_sets_addresses_and_secrets(services, project):
         jwks = urlsplit(env.get("JWT_JWKS_URL", ""))
         assert (jwks.hostname, jwks.port) == ("auth", PORTS["auth"])
         assert jwks.path == "/auth/.well-known/jwks.json"
+
+
+def test_every_service_url_is_a_compose_name_and_port(services):
+    """Whoever calls another service (orders -> catalog, payments -> orders) reaches it by name."""
+    for service_name, service in services.items():
+        for name, value in environment(service).items():
+            if not name.endswith("_SERVICE_URLS"):
+                continue
+            target = name.removesuffix("_SERVICE_URLS").lower()
+            urls = [url.strip() for url in interpolate(value).split(",") if url.strip()]
+            assert urls, f"{service_name}: {name} is empty"
+            for url in urls:
+                assert _host_port(url) == (target, PORTS[target]), f"{service_name}: {name}={url}"
+    orders = environment(services["orders"])
+    payments = environment(services["payments"])
+    assert _host_port(interpolate(orders["CATALOG_SERVICE_URLS"])) == ("catalog", PORTS["catalog"])
+    assert _host_port(interpolate(payments["ORDERS_SERVICE_URLS"])) == ("orders", PORTS["orders"])
 
 
 def test_gateway_reaches_every_upstream_by_its_compose_name(services):

@@ -39,6 +39,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django_redis.exceptions import ConnectionInterrupted
@@ -58,6 +59,7 @@ class CacheStatus(StrEnum):
     HIT = "HIT"
     MISS = "MISS"
     BYPASS = "BYPASS"
+    OFF = "OFF"  # CATALOG_CACHE_ENABLED is off (to measure what the cache gains)
 
 
 def _detail_version_key(restaurant_id: int) -> str:
@@ -76,6 +78,8 @@ def _current_token(version_key: str) -> str:
 def _read_through(
     version_key: str, entry_key: Callable[[str], str], build: Callable[[], Any]
 ) -> tuple[Any, CacheStatus]:
+    if not settings.CATALOG_CACHE_ENABLED:
+        return build(), CacheStatus.OFF
     try:
         key = entry_key(_current_token(version_key))
         data = cache.get(key)

@@ -256,3 +256,12 @@ def test_writes_succeed_when_redis_is_down(owner_a, redis_down, caplog):
         204,
     )
     assert "cache invalidation failed" in caplog.text
+
+
+@pytest.mark.django_db
+def test_cache_can_be_turned_off(api_client, settings):
+    settings.CATALOG_CACHE_ENABLED = False
+    RestaurantFactory()
+    for _ in range(2):
+        reply = api_client.get("/restaurants")
+        assert reply.status_code == 200 and reply["X-Cache"] == "OFF"
