@@ -83,25 +83,23 @@ class RestaurantListApi(CatalogApi):
     )
     def get(self, request):
         # A plain dict, not the QueryDict: DRF reads a boolean missing from a QueryDict as False.
-        query = _validated(RestaurantFilterSerializer, request.query_params.dict())
-        filters = {
-            "search": query.get("search", ""),
-            "cuisine": query.get("cuisine") or None,
-            "is_open": query.get("is_open"),
-        }
+        raw_query = request.query_params.dict()
 
         def build() -> dict:
+            # Validated only on a miss: a query string that is in the cache passed it before, and
+            # an invalid one raises (400) before anything is stored. That keeps a hit cheap.
+            query = _validated(RestaurantFilterSerializer, raw_query)
+            restaurants = selectors.restaurant_list(
+                search=query.get("search", ""),
+                cuisine=query.get("cuisine") or None,
+                is_open=query.get("is_open"),
+            )
             paginator = PageNumberPagination()
-            restaurants = selectors.restaurant_list(**filters)
             page = paginator.paginate_queryset(restaurants, request, view=self)
             return paginator.get_paginated_response(RestaurantSerializer(page, many=True).data).data
 
         # The page's next/previous links are absolute, so the base URL is part of the key.
-        key = {
-            **filters,
-            "page": query.get("page", 1),
-            "base": request.build_absolute_uri(request.path),
-        }
+        key = {"query": sorted(raw_query.items()), "base": request.build_absolute_uri(request.path)}
         data, cache_status = cache.list_page(key, build)
         return Response(data, headers={CACHE_HEADER: cache_status.value})
 

@@ -99,7 +99,7 @@ def _read_through(
 def list_page(query: dict, build: Callable[[], Any]) -> tuple[Any, CacheStatus]:
     """Return a list page (from the cache or `build()`) and how it was served.
 
-    `query` must hold everything the page depends on (normalized filters, page, base URL).
+    `query` must hold everything the page depends on (the query parameters as sent, base URL).
     """
     digest = hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()
     return _read_through(
