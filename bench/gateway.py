@@ -63,8 +63,11 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def to_ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if not match:
+        return float("nan")
+    number, unit = match.groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
 def wrk(url: str, seconds: int, connections: int = 32) -> dict:
@@ -74,6 +77,8 @@ def wrk(url: str, seconds: int, connections: int = 32) -> dict:
         text=True,
         check=True,
     ).stdout
+    if "Latency Distribution" not in out:
+        raise RuntimeError(f"wrk against {url} gave no latencies:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
