@@ -42,6 +42,9 @@ def test_requests_spread_over_copies_survive_one_kill_and_recover(
     assert reply.status == 503, reply
     assert reply.json()["code"] == "upstream_unavailable"
     assert time.monotonic() - started < 3
+    # The gateway itself stays ready (one service down must not empty a load balancer).
+    ready = api.get("/ready")
+    assert ready.status == 200 and ready.json()["degraded"] == ["catalog"], ready
 
     # One copy comes back: the gateway recovers once the circuit lets a trial through.
     stack.start_server("catalog", 1)

@@ -48,18 +48,24 @@ def upstream_health() -> dict[str, dict[str, str]]:
 
 @safe_methods_only
 def ready(request):
-    """Ready when the gateway's database and Redis answer and every upstream has a healthy copy."""
+    """Ready when the gateway's own database and Redis answer; every upstream copy is reported.
+
+    An upstream with no healthy copy makes the gateway "degraded", not unready: taking every
+    gateway out of the load balancer because one service is down would stop the whole API.
+    """
     checks = run_checks(settings.READY_CHECKS)
     upstreams = upstream_health()
     failed = [name for name, outcome in checks.items() if outcome != "ok"]
-    failed += [name for name, copies in upstreams.items() if "ok" not in copies.values()]
+    degraded = [name for name, copies in upstreams.items() if "ok" not in copies.values()]
+    state = "unavailable" if failed else ("degraded" if degraded else "ok")
     return JsonResponse(
         {
-            "status": "unavailable" if failed else "ok",
+            "status": state,
             "service": "gateway",
             "checks": checks,
             "upstreams": upstreams,
             **({"failed": failed} if failed else {}),
+            **({"degraded": degraded} if degraded else {}),
         },
         status=503 if failed else 200,
     )

@@ -1,0 +1,626 @@
+"""The Kubernetes manifests in deploy/k8s/: a kustomize base and the `local` overlay.
+
+Static checks only: no cluster, no kustomize binary, no network and no running service (these tests
+use none of conftest's fixtures). The kustomizations are rendered here by the small subset of
+kustomize they use (`resources`, `namespace`, `images`, `replicas` and JSON 6902 `patches` with a
+`target`); a kustomization with any other field fails, so the subset cannot silently drift from
+what `kubectl apply -k` does. Every rendered object is validated offline against the Kubernetes
+OpenAPI schemas bundled in the `kubernetes-validate` package (strict: unknown fields fail), except
+the CRDs listed in CRD_KINDS, which are checked structurally.
+"""
+
+import copy
+import re
+import shlex
+import socket
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+K8S = ROOT / "deploy" / "k8s"
+BASE = K8S / "base"
+LOCAL = K8S / "overlays" / "local"
+KUSTOMIZATIONS = {"base": BASE, "local": LOCAL}
+PROCFILE = ROOT / "Procfile"
+DOCKERFILE = ROOT / "Dockerfile"
+
+# The Kubernetes version whose schemas the objects must satisfy (kubernetes-validate bundles them).
+K8S_VERSION = "1.33"
+NAMESPACE = "food"
+PORTS = {"auth": 4001, "catalog": 4002, "orders": 4003, "payments": 4004, "gateway": 8000}
+PUBLIC = "gateway"
+SECRET_NAME = "food-secrets"
+# Custom resources that are not in the Kubernetes schemas: checked structurally below instead.
+CRD_KINDS = {"ScaledObject"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+SENSITIVE = re.compile(r"SECRET|PASSWORD|KEY|DATABASE_URL")
+NOT_SENSITIVE = {"JWT_JWKS_URL"}
+SUPPORTED_FIELDS = {"apiVersion", "kind", "namespace", "resources", "images", "replicas", "patches"}
+
+
+# --- the kustomize subset -----------------------------------------------------------------------
+
+
+def _load_yaml_documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def _pod_templates(obj: dict):
+    if obj["kind"] in POD_TEMPLATE_KINDS:
+        yield obj["spec"]["template"]["spec"]
+    elif obj["kind"] == "CronJob":
+        yield obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def _containers(obj: dict):
+    for pod in _pod_templates(obj):
+        yield from pod.get("initContainers", [])
+        yield from pod["containers"]
+
+
+def _image_name(image: str) -> str:
+    """`registry:5000/name:tag@sha256:...` -> `registry:5000/name`, as kustomize matches images."""
+    image = image.split("@", 1)[0]
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        image = image[: image.rindex(":")]
+    return image
+
+
+def _apply_images(objs: list[dict], images: list[dict]) -> None:
+    for entry in images:
+        for obj in objs:
+            for container in _containers(obj):
+                if _image_name(container["image"]) != entry["name"]:
+                    continue
+                name = entry.get("newName", entry["name"])
+                if "digest" in entry:
+                    container["image"] = f"{name}@{entry['digest']}"
+                else:
+                    old = container["image"][len(entry["name"]) :]
+                    tag = f":{entry['newTag']}" if "newTag" in entry else old
+                    container["image"] = name + tag
+
+
+def _apply_replicas(objs: list[dict], replicas: list[dict]) -> None:
+    for entry in replicas:
+        matched = [
+            o
+            for o in objs
+            if o["metadata"]["name"] == entry["name"]
+            and o["kind"] in {"Deployment", "StatefulSet", "ReplicaSet"}
+        ]
+        assert matched, f"replicas: no workload named {entry['name']}"
+        for obj in matched:
+            obj["spec"]["replicas"] = entry["count"]
+
+
+def _labels_match(obj: dict, selector: str) -> bool:
+    labels = obj["metadata"].get("labels", {})
+    for term in selector.split(","):
+        key, sep, value = term.partition("=")
+        assert sep and "!" not in key, f"only key=value label selectors are supported: {selector}"
+        if labels.get(key.strip()) != value.strip():
+            return False
+    return True
+
+
+def _target_matches(obj: dict, target: dict) -> bool:
+    unsupported = set(target) - {"kind", "name", "namespace", "labelSelector", "group", "version"}
+    assert not unsupported, f"patch target fields not supported here: {unsupported}"
+    group, _, version = obj["apiVersion"].rpartition("/")
+    checks = [
+        ("kind", obj["kind"]),
+        ("name", obj["metadata"]["name"]),
+        ("namespace", obj["metadata"].get("namespace", "")),
+        ("group", group),
+        ("version", version),
+    ]
+    for field, actual in checks:
+        if field in target and not re.fullmatch(target[field], actual):
+            return False
+    return "labelSelector" not in target or _labels_match(obj, target["labelSelector"])
+
+
+def _pointer(path: str) -> list[str]:
+    assert path.startswith("/"), path
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _json_patch(doc: dict, operations: list[dict]) -> None:
+    for op in operations:
+        *parents, last = _pointer(op["path"])
+        node = doc
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        kind = op["op"]
+        if isinstance(node, list):
+            index = len(node) if last == "-" else int(last)
+            if kind == "add":
+                node.insert(index, copy.deepcopy(op["value"]))
+            elif kind == "replace":
+                node[index] = copy.deepcopy(op["value"])
+            elif kind == "remove":
+                del node[index]
+            else:
+                raise AssertionError(f"JSON patch op not supported here: {kind}")
+        else:
+            if kind in {"replace", "remove"}:
+                assert last in node, f"{kind} {op['path']}: no such field"
+            if kind in {"add", "replace"}:
+                node[last] = copy.deepcopy(op["value"])
+            elif kind == "remove":
+                del node[last]
+            else:
+                raise AssertionError(f"JSON patch op not supported here: {kind}")
+
+
+def _apply_patches(objs: list[dict], patches: list[dict], where: Path) -> None:
+    for entry in patches:
+        assert set(entry) <= {"target", "patch", "path"}, entry
+        text = entry["patch"] if "patch" in entry else (where / entry["path"]).read_text()
+        operations = yaml.safe_load(text)
+        assert isinstance(operations, list), "only JSON 6902 patches (a list of ops) are supported"
+        targets = [o for o in objs if _target_matches(o, entry["target"])]
+        assert targets, f"patch matches no object: {entry['target']}"
+        for obj in targets:
+            _json_patch(obj, operations)
+
+
+def render(directory: Path) -> list[dict]:
+    """What `kustomize build directory` gives, for the subset of kustomize used in deploy/k8s."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    unsupported = set(kustomization) - SUPPORTED_FIELDS
+    assert not unsupported, f"{directory}: kustomization fields not rendered here: {unsupported}"
+    objs: list[dict] = []
+    for resource in kustomization.get("resources", []):
+        path = (directory / resource).resolve()
+        objs += render(path) if path.is_dir() else _load_yaml_documents(path)
+    _apply_patches(objs, kustomization.get("patches", []), directory)
+    if "namespace" in kustomization:
+        for obj in objs:
+            if obj["kind"] not in CLUSTER_SCOPED:
+                obj["metadata"]["namespace"] = kustomization["namespace"]
+    _apply_images(objs, kustomization.get("images", []))
+    _apply_replicas(objs, kustomization.get("replicas", []))
+    keys = [(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objs]
+    assert len(keys) == len(set(keys)), f"{directory}: duplicate objects"
+    return objs
+
+
+@pytest.fixture(scope="module", params=sorted(KUSTOMIZATIONS))
+def rendered(request) -> list[dict]:
+    return render(KUSTOMIZATIONS[request.param])
+
+
+@pytest.fixture(scope="module")
+def local() -> list[dict]:
+    return render(LOCAL)
+
+
+def of_kind(objs: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def _pod_specs(objs):
+    for obj in objs:
+        for pod in _pod_templates(obj):
+            yield obj, pod
+
+
+# --- the renderer itself --------------------------------------------------------------------------
+
+
+def test_renderer_applies_the_overlay(local):
+    """The overlay's images, replicas and patches reach the rendered objects."""
+    deployments = of_kind(local, "Deployment")
+    assert deployments["gateway"]["spec"]["replicas"] == 1
+    images = {c["image"] for o in local for c in _containers(o)}
+    assert images == {"food-backend:local"}
+    assert of_kind(local, "Ingress")["gateway"]["spec"]["rules"][0]["host"] == "food.localhost"
+    for name, hpa in of_kind(local, "HorizontalPodAutoscaler").items():
+        assert hpa["spec"]["minReplicas"] == 1, name
+    resources = deployments["worker-orders"]["spec"]["template"]["spec"]["containers"][0]
+    assert resources["resources"]["limits"]["memory"] == "384Mi"
+    # ... and leave the base untouched.
+    base = render(BASE)
+    assert {c["image"] for o in base for c in _containers(o)} == {"food-backend:latest"}
+    assert of_kind(base, "Deployment")["gateway"]["spec"]["replicas"] == 2
+
+
+def test_json_patch_subset():
+    doc = {"a": {"b": [1, 2]}, "c": 1}
+    _json_patch(
+        doc,
+        [
+            {"op": "add", "path": "/a/b/-", "value": 3},
+            {"op": "replace", "path": "/c", "value": 2},
+            {"op": "remove", "path": "/a/b/0"},
+            {"op": "add", "path": "/d~1e", "value": {"x": 1}},
+        ],
+    )
+    assert doc == {"a": {"b": [2, 3]}, "c": 2, "d/e": {"x": 1}}
+    with pytest.raises(AssertionError):
+        _json_patch(doc, [{"op": "replace", "path": "/missing", "value": 1}])
+
+
+def test_image_names():
+    assert _image_name("food-backend:latest") == "food-backend"
+    assert _image_name("registry:5000/food-backend:1.2@sha256:ab") == "registry:5000/food-backend"
+    assert _image_name("registry:5000/food-backend") == "registry:5000/food-backend"
+
+
+# --- schemas ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Validation must work offline: any attempt to open a connection fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access during validation")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_every_object_validates_against_the_kubernetes_schemas(rendered, no_network):
+    errors = []
+    validated = set()
+    for obj in rendered:
+        if obj["kind"] in CRD_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = "/".join(str(p) for p in exc.caught.absolute_path)
+            errors.append(
+                f"{obj['kind']}/{obj['metadata']['name']} at {path}: {exc.caught.message}"
+            )
+        validated.add(obj["kind"])
+    assert not errors, "\n".join(errors)
+    expected = {
+        "Namespace",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "Job",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+    }
+    assert expected <= validated
+
+
+def test_validation_rejects_a_broken_object(no_network):
+    """The schemas are really applied (strict: an unknown field fails too)."""
+    deployment = copy.deepcopy(of_kind(render(BASE), "Deployment")["auth"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    del deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"]
+    deployment["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def test_only_known_crds_are_skipped(rendered):
+    kinds = {o["kind"] for o in rendered}
+    assert kinds & CRD_KINDS == {"ScaledObject"}
+    for obj in rendered:
+        if obj["kind"] in CRD_KINDS:
+            assert obj["apiVersion"] == "keda.sh/v1alpha1"
+
+
+def test_keda_scaled_object(rendered):
+    """worker-notifications scales on the length of the Celery "notifications" list (KEDA)."""
+    (scaled,) = of_kind(rendered, "ScaledObject").values()
+    assert set(scaled) == {"apiVersion", "kind", "metadata", "spec"}
+    spec = scaled["spec"]
+    allowed = {
+        "scaleTargetRef",
+        "minReplicaCount",
+        "maxReplicaCount",
+        "pollingInterval",
+        "cooldownPeriod",
+        "triggers",
+        "advanced",
+        "fallback",
+        "idleReplicaCount",
+    }
+    assert set(spec) <= allowed
+    assert spec["scaleTargetRef"]["name"] == "worker-notifications"
+    assert spec["scaleTargetRef"]["name"] in of_kind(rendered, "Deployment")
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "redis"
+    meta = trigger["metadata"]
+    assert all(isinstance(v, str) for v in meta.values()), "trigger metadata values are strings"
+    assert meta["listName"] == "notifications"
+    assert meta["listLength"] == "20"
+    # The broker: CELERY_BROKER_URL redis://redis:6379/0, by its fully qualified name.
+    broker = of_kind(rendered, "ConfigMap")["food-config"]["data"]["CELERY_BROKER_URL"]
+    assert broker == "redis://redis:6379/0"
+    assert meta["address"] == f"redis.{NAMESPACE}.svc.cluster.local:6379"
+    assert meta["databaseIndex"] == "0"
+    # KEDA owns this worker's HPA: no second HPA for it.
+    assert "worker-notifications" not in {
+        h["spec"]["scaleTargetRef"]["name"]
+        for h in of_kind(rendered, "HorizontalPodAutoscaler").values()
+    }
+
+
+# --- workloads ----------------------------------------------------------------------------------
+
+
+def test_every_container_has_probes_and_resources(rendered):
+    for obj in rendered:
+        if obj["kind"] != "Deployment":
+            continue
+        name = obj["metadata"]["name"]
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] == 10001, name
+        assert pod.get("automountServiceAccountToken") is False, name
+        for container in pod["containers"]:
+            where = f"{name}/{container['name']}"
+            assert container.get("livenessProbe"), f"{where}: no liveness probe"
+            assert container.get("readinessProbe"), f"{where}: no readiness probe"
+            resources = container.get("resources", {})
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(part, {})), f"{where}: {part}"
+            security = container["securityContext"]
+            assert security["runAsNonRoot"] is True, where
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert security["capabilities"]["drop"] == ["ALL"], where
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert "/tmp" in mounts, f"{where}: /tmp is not writable"
+
+
+def test_the_image_runs_as_uid_10001():
+    """runAsUser in the manifests is the image's own user (Dockerfile)."""
+    assert re.search(r"^USER 10001:10001$", DOCKERFILE.read_text(), re.M)
+    assert re.search(r"^WORKDIR /app$", DOCKERFILE.read_text(), re.M)
+
+
+def test_http_services_probe_health_and_ready(rendered):
+    deployments = of_kind(rendered, "Deployment")
+    services = of_kind(rendered, "Service")
+    pdbs = of_kind(rendered, "PodDisruptionBudget")
+    for project, port in PORTS.items():
+        (container,) = deployments[project]["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["bin/serve", project, str(port)]
+        assert container["ports"][0]["containerPort"] == port
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        service = services[project]
+        assert service["spec"]["ports"][0]["port"] == port
+        assert service["spec"]["selector"] == {"app.kubernetes.io/name": project}
+        pdb = pdbs[project]["spec"]
+        assert pdb["minAvailable"] == 1
+        assert pdb["selector"]["matchLabels"] == {"app.kubernetes.io/name": project}
+    assert of_kind(rendered, "Service")["flower"]["spec"]["ports"][0]["port"] == 5555
+
+
+def test_selectors_match_their_pods(rendered):
+    for name, deployment in of_kind(rendered, "Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for key, value in deployment["spec"]["selector"]["matchLabels"].items():
+            assert labels.get(key) == value, name
+    pods = [
+        d["spec"]["template"]["metadata"]["labels"]
+        for d in of_kind(rendered, "Deployment").values()
+    ]
+    for name, service in of_kind(rendered, "Service").items():
+        selector = service["spec"]["selector"].items()
+        assert sum(selector <= labels.items() for labels in pods) == 1, name
+
+
+def test_every_procfile_process_has_a_deployment_with_its_command(rendered):
+    commands = {}
+    for line in PROCFILE.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            commands[name.strip()] = shlex.split(command)
+    deployments = of_kind(rendered, "Deployment")
+    assert set(commands) == set(deployments)
+    for name, command in commands.items():
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert container["command"] + container.get("args", []) == command, name
+
+
+def test_worker_probes_ping_their_own_node(rendered):
+    deployments = of_kind(rendered, "Deployment")
+    for name in ("worker-orders", "worker-notifications", "worker-payments"):
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        _, project, queue = container["command"]
+        for probe in ("livenessProbe", "readinessProbe"):
+            spec = container[probe]
+            script = spec["exec"]["command"][-1]
+            assert f"-A {project}_config inspect ping -d {queue}@$HOSTNAME" in script, name
+            assert f"--workdir /app/{project}_project" in script, name
+            assert spec["timeoutSeconds"] >= 20, name
+
+
+def test_beat_is_a_single_recreated_replica(rendered):
+    beat = of_kind(rendered, "Deployment")["beat"]
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"].get("strategy") == {"type": "Recreate"}
+    assert "beat" not in {
+        h["spec"]["scaleTargetRef"]["name"]
+        for h in of_kind(rendered, "HorizontalPodAutoscaler").values()
+    }
+
+
+def test_hpas_scale_gateway_and_orders_on_cpu(rendered):
+    hpas = of_kind(rendered, "HorizontalPodAutoscaler")
+    deployments = of_kind(rendered, "Deployment")
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()}
+    assert targets == {"gateway", "orders"}
+    for name, hpa in hpas.items():
+        spec = hpa["spec"]
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert spec["scaleTargetRef"]["kind"] == "Deployment"
+        assert spec["scaleTargetRef"]["name"] in deployments
+        (metric,) = spec["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+        assert 1 <= spec["minReplicas"] <= spec["maxReplicas"], name
+
+
+def test_migrations_are_one_job_per_project(rendered):
+    jobs = of_kind(rendered, "Job")
+    assert set(jobs) == {f"migrate-{p}" for p in PORTS}
+    for project in PORTS:
+        pod = jobs[f"migrate-{project}"]["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] in {"OnFailure", "Never"}
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        (container,) = pod["containers"]
+        assert container["workingDir"] == f"/app/{project}_project"
+        script = " ".join(container["command"])
+        assert "python manage.py migrate --noinput" in script
+        assert {"requests", "limits"} <= set(container["resources"])
+
+
+# --- configuration and secrets ------------------------------------------------------------------
+
+
+def _env_vars(objs):
+    for obj in objs:
+        for container in _containers(obj):
+            for var in container.get("env", []):
+                yield obj, container, var
+
+
+def test_no_secret_values_are_rendered(rendered):
+    for obj in rendered:
+        if obj["kind"] == "Secret":
+            assert not obj.get("data") and not obj.get("stringData"), obj["metadata"]["name"]
+    for obj, container, var in _env_vars(rendered):
+        name = var["name"]
+        if SENSITIVE.search(name) and name not in NOT_SENSITIVE:
+            where = f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}: {name}"
+            assert "value" not in var, f"{where} has an inline value"
+            assert var["valueFrom"]["secretKeyRef"]["name"] == SECRET_NAME, where
+    for name, config in of_kind(rendered, "ConfigMap").items():
+        leaked = [k for k in config["data"] if SENSITIVE.search(k) and k not in NOT_SENSITIVE]
+        assert not leaked, f"ConfigMap {name} holds {leaked}"
+
+
+def test_the_example_secret_is_not_applied():
+    example = BASE / "secret.example.yaml"
+    (secret,) = _load_yaml_documents(example)
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == SECRET_NAME
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        fields = yaml.safe_load(kustomization.read_text())
+        files = fields.get("resources", []) + [
+            p["path"] for p in fields.get("patches", []) if "path" in p
+        ]
+        assert not [f for f in files if "secret.example" in f], kustomization
+    # Its keys are the ones the manifests read.
+    used = {
+        var["valueFrom"]["secretKeyRef"]["key"]
+        for _, _, var in _env_vars(render(BASE))
+        if "valueFrom" in var and "secretKeyRef" in var["valueFrom"]
+    }
+    assert used <= set(secret["stringData"])
+    required = {
+        "SECRET_KEY",
+        "JWT_PRIVATE_KEY",
+        "FLOWER_PASSWORD",
+        "LOCAL_ADMIN_PASSWORD",
+        *(f"DATABASE_URL_{p.upper()}" for p in PORTS),
+    }
+    assert required <= used
+
+
+def test_each_project_reads_its_own_database(rendered):
+    workloads = {**of_kind(rendered, "Deployment"), **of_kind(rendered, "Job")}
+    for name, obj in workloads.items():
+        (container,) = obj["spec"]["template"]["spec"]["containers"]
+        command = container["command"]
+        if name.startswith("migrate-"):
+            project = name.removeprefix("migrate-")
+        elif command[0] in {"bin/serve", "bin/worker"}:
+            project = command[1]
+        else:  # bin/beat and bin/flower run in orders_project
+            project = "orders"
+        env = {v["name"]: v for v in container["env"]}
+        key = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"]
+        assert key == f"DATABASE_URL_{project.upper()}", name
+        assert ("JWT_PRIVATE_KEY" in env) == (project == "auth"), name
+
+
+def test_configmap_addresses(rendered):
+    data = of_kind(rendered, "ConfigMap")["food-config"]["data"]
+    assert all(isinstance(v, str) for v in data.values())
+    assert data["DEBUG"] == "0"
+    assert data["BIND_HOST"] == "0.0.0.0"
+    assert data["NUM_PROXIES"] == "1"
+    assert data["JWT_JWKS_URL"] == "http://auth:4001/auth/.well-known/jwks.json"
+    assert data["REDIS_URL"].startswith("redis://redis:6379/")
+    for project, port in PORTS.items():
+        if project != PUBLIC:
+            assert data[f"{project.upper()}_SERVICE_URLS"] == f"http://{project}:{port}"
+    (container,) = of_kind(rendered, "Deployment")["gateway"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    assert env["FLOWER_URLS"] == "http://flower:5555"
+
+
+def test_every_object_is_in_the_namespace(rendered):
+    (namespace,) = of_kind(rendered, "Namespace")
+    assert namespace == NAMESPACE
+    for obj in rendered:
+        if obj["kind"] not in CLUSTER_SCOPED:
+            assert obj["metadata"]["namespace"] == NAMESPACE, obj["metadata"]["name"]
+
+
+def test_configmap_and_secret_references_exist(rendered):
+    configmaps = set(of_kind(rendered, "ConfigMap"))
+    for obj in rendered:
+        for container in _containers(obj):
+            for source in container.get("envFrom", []):
+                assert source["configMapRef"]["name"] in configmaps
+
+
+# --- exposure -----------------------------------------------------------------------------------
+
+
+def test_only_the_gateway_is_exposed(rendered):
+    for name, service in of_kind(rendered, "Service").items():
+        assert service["spec"].get("type", "ClusterIP") == "ClusterIP", name
+    ingresses = of_kind(rendered, "Ingress")
+    assert set(ingresses) == {PUBLIC}
+    backends = {
+        path["backend"]["service"]["name"]
+        for ingress in ingresses.values()
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {PUBLIC}
+    for _, pod in _pod_specs(rendered):
+        assert not pod.get("hostNetwork")
+        for container in pod["containers"]:
+            assert all("hostPort" not in p for p in container.get("ports", []))
+
+
+def test_readme_documents_the_deployment():
+    readme = (K8S / "README.md").read_text()
+    for needle in (
+        "kubectl apply -k deploy/k8s/overlays/local",
+        "kubectl create secret generic food-secrets",
+        "--from-file=JWT_PRIVATE_KEY=",
+        "CloudNativePG",
+        "KEDA",
+        "appendonly",
+        "kubectl -n food scale",
+    ):
+        assert needle in readme, needle
