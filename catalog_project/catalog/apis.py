@@ -1,6 +1,6 @@
 """HTTP API of the catalog: anyone reads, restaurant owners and admins write their own restaurants."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -10,7 +10,6 @@ from rest_framework.views import APIView
 from catalog import cache, selectors, services
 from catalog.models import Restaurant
 from catalog.serializers import (
-    ErrorSerializer,
     MenuFilterSerializer,
     MenuItemInputSerializer,
     MenuItemSerializer,
@@ -22,6 +21,7 @@ from catalog.serializers import (
     RestaurantSerializer,
 )
 from food_common.authentication import ROLE_ADMIN, ROLE_RESTAURANT_OWNER, HasRole
+from food_common.schema import error_responses
 
 CACHE_HEADER = "X-Cache"
 X_CACHE = OpenApiParameter(
@@ -34,12 +34,8 @@ X_CACHE = OpenApiParameter(
 )
 
 
-def _errors(*statuses: int) -> dict:
-    return {code: OpenApiResponse(ErrorSerializer, description="Error") for code in statuses}
-
-
-READ_ERRORS = _errors(400, 404)
-WRITE_ERRORS = _errors(400, 401, 403, 404)
+READ_ERRORS = error_responses(400, 404)
+WRITE_ERRORS = error_responses(400, 401, 403, 404)
 
 
 class CatalogWritePermission(BasePermission):
@@ -120,7 +116,7 @@ class RestaurantDetailApi(CatalogApi):
         operation_id="restaurants_retrieve",
         summary="One restaurant with its whole menu (cached)",
         parameters=[X_CACHE],
-        responses={200: RestaurantDetailSerializer, **_errors(404)},
+        responses={200: RestaurantDetailSerializer, **error_responses(404)},
         auth=[],
     )
     def get(self, request, restaurant_id: int):
@@ -146,7 +142,7 @@ class RestaurantDetailApi(CatalogApi):
     @extend_schema(
         operation_id="restaurants_destroy",
         summary="Delete a restaurant and its menu (its owner, admin)",
-        responses={204: None, **_errors(401, 403, 404)},
+        responses={204: None, **error_responses(401, 403, 404)},
     )
     def delete(self, request, restaurant_id: int):
         services.restaurant_delete(restaurant=self.get_restaurant(restaurant_id))
@@ -207,7 +203,7 @@ class MenuItemApi(CatalogApi):
     @extend_schema(
         operation_id="restaurants_menu_destroy",
         summary="Remove a menu item (the restaurant's owner, admin)",
-        responses={204: None, **_errors(401, 403, 404)},
+        responses={204: None, **error_responses(401, 403, 404)},
     )
     def delete(self, request, restaurant_id: int, menu_item_id: int):
         services.menu_item_delete(menu_item=self.get_menu_item(restaurant_id, menu_item_id))

@@ -5,6 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from catalog.models import Cuisine, Currency, MenuItem, Restaurant
+from food_common.schema import page_serializer
 
 MAX_ID = 2**63 - 1
 MAX_PAGE = 100_000
@@ -118,13 +119,6 @@ class RestaurantDetailSerializer(RestaurantSerializer):
         read_only_fields = fields
 
 
-class RestaurantPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = RestaurantSerializer(many=True)
-
-
 class MenuRestaurantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Restaurant
@@ -138,8 +132,4 @@ class MenuSerializer(serializers.Serializer):
     results = MenuItemSerializer(many=True)
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="Field errors, by field name.")
-    request_id = serializers.CharField()
+RestaurantPageSerializer = page_serializer(RestaurantSerializer, "RestaurantPageSerializer")

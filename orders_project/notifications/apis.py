@@ -1,21 +1,17 @@
 """HTTP API of notifications: each user reads their own."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import APIView
 
+from food_common.schema import error_responses
 from notifications import selectors
 from notifications.serializers import (
-    ErrorSerializer,
     NotificationPageSerializer,
     NotificationSerializer,
 )
 
 PAGE = OpenApiParameter("page", int, OpenApiParameter.QUERY, description="Page number, from 1.")
-
-
-def _errors(*statuses: int) -> dict:
-    return {code: OpenApiResponse(ErrorSerializer, description="Error") for code in statuses}
 
 
 class NotificationListApi(APIView):
@@ -28,7 +24,7 @@ class NotificationListApi(APIView):
             "every attempt failed."
         ),
         parameters=[PAGE],
-        responses={200: NotificationPageSerializer, **_errors(401, 404)},
+        responses={200: NotificationPageSerializer, **error_responses(401, 404)},
     )
     def get(self, request):
         paginator = PageNumberPagination()

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from food_common.schema import page_serializer
 from notifications.models import Notification
 
 
@@ -21,15 +22,4 @@ class NotificationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NotificationPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = NotificationSerializer(many=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="Field errors, by field name.")
-    request_id = serializers.CharField()
+NotificationPageSerializer = page_serializer(NotificationSerializer, "NotificationPageSerializer")

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER, HasRole
+from food_common.schema import error_responses
 from orders import selectors, services
 from orders.serializers import (
     IDEMPOTENCY_HEADER,
@@ -37,7 +38,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 def _errors(*statuses: int) -> dict:
-    return {code: OpenApiResponse(OrderErrorSerializer, description="Error") for code in statuses}
+    return error_responses(*statuses, serializer=OrderErrorSerializer)
 
 
 INVALID_TRANSITION = OpenApiResponse(

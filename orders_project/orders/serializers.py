@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from food_common.schema import ErrorSerializer, page_serializer
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services import KITCHEN_STATUSES, MAX_LINE_QUANTITY, MAX_ORDER_LINES
 
@@ -123,23 +124,16 @@ class OrderDetailSerializer(OrderSerializer):
         read_only_fields = fields
 
 
-class OrderPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = OrderSerializer(many=True)
-
-
-class OrderErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
+class OrderErrorSerializer(ErrorSerializer):
     errors = serializers.DictField(
         required=False,
         help_text='Field errors, by field name; order lines by their index: {"items": {"2": {...}}}.',
     )
-    request_id = serializers.CharField()
 
 
 class OrderTransitionErrorSerializer(OrderErrorSerializer):
     from_status = serializers.ChoiceField(choices=OrderStatus.choices)
     to_status = serializers.ChoiceField(choices=OrderStatus.choices)
+
+
+OrderPageSerializer = page_serializer(OrderSerializer, "OrderPageSerializer")

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from food_common.schema import ErrorSerializer, page_serializer
 from payments.models import Payment, Refund
 
 MAX_ID = 2**63 - 1
@@ -128,21 +129,10 @@ class PaymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PaymentPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = PaymentSerializer(many=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="Field errors, by field name.")
-    request_id = serializers.CharField()
-
-
 class PaymentErrorSerializer(ErrorSerializer):
     payment_id = serializers.IntegerField(
         required=False, help_text="The payment this request made (marked FAILED), if any."
     )
+
+
+PaymentPageSerializer = page_serializer(PaymentSerializer, "PaymentPageSerializer")
