@@ -141,6 +141,7 @@ class Stack:
             "payments": [free_port()],
             "gateway": [free_port()],
         }
+        self.gateway_metrics_port = free_port()
         self.key_path = workdir / "keys" / "auth_jwt_private.pem"
         self.mail_dir = workdir / "mail"
         self.processes: dict[str, list[Process]] = {}
@@ -202,6 +203,7 @@ class Stack:
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(self.mail_dir),
             "BEAT_STATE_DIR": str(self.workdir),
+            "GATEWAY_METRICS_PORT": str(self.gateway_metrics_port),
         }
         env.update(self.extra_env)
         return env

@@ -2,17 +2,20 @@
 
 from django.contrib import admin
 from django.urls import path, re_path
+from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView
 
 from food_common import errors, health
 
 
 def common_urlpatterns(service: str) -> list:
-    """Return /health, /ready, /schema and /admin/<service>/ for `service`."""
+    """Return /health, /ready, /schema, /metrics and /admin/<service>/ for `service`."""
     return [
         path("health", health.health, name="health"),
         path("ready", health.ready, name="ready"),
         path("schema", SpectacularAPIView.as_view(), name="schema"),
+        # For Prometheus inside the network; the gateway never forwards /metrics.
+        path("metrics", ExportToDjangoView, name="metrics"),
         path(f"admin/{service}/", admin.site.urls),
         not_found_fallback(),
     ]

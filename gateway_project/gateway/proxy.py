@@ -13,10 +13,14 @@ import logging
 import time
 
 from django.conf import settings
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from food_common.authentication import bearer_token
 from food_common.errors import ErrorCode, error_body
 from food_common.http import UpstreamSet
+from food_common.metrics import register_once
 from food_common.request_id import access_log, clean_request_id, current_request_id
 from food_common.tokens import KeysUnavailable, TokenInvalid, get_verifier
 from gateway.ratelimit import RateLimiter
@@ -55,6 +59,42 @@ STATUS_TEXT = {
 }
 
 
+UPSTREAM_SECONDS = Histogram(
+    "food_gateway_upstream_seconds", "Time until the upstream's answer started", ["upstream"]
+)
+UPSTREAM_ERRORS = Counter(
+    "food_gateway_upstream_errors_total",
+    "Upstream calls that failed, by kind",
+    ["upstream", "kind"],
+)
+PROXIED = Counter(
+    "food_gateway_requests_total", "Proxied requests by answer class", ["upstream", "status"]
+)
+
+
+class CircuitCollector(Collector):
+    """1 when a copy's circuit is open (requests skip it), per upstream and copy."""
+
+    def __init__(self, upstreams: dict[str, UpstreamSet]):
+        self.upstreams = upstreams
+
+    def describe(self):
+        yield GaugeMetricFamily("food_gateway_circuit_open", "")
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            "food_gateway_circuit_open",
+            "1 if the copy's circuit is open",
+            labels=["upstream", "copy"],
+        )
+        for name, upstream_set in self.upstreams.items():
+            for upstream in upstream_set.upstreams:
+                family.add_metric(
+                    [name, upstream.base_url], 0 if upstream.breaker.state == "closed" else 1
+                )
+        yield family
+
+
 class NotSent(Exception):
     """The request never reached the upstream (connection refused or connect timeout)."""
 
@@ -82,6 +122,7 @@ class GatewayApplication:
         self.connect_timeout = settings.GATEWAY_CONNECT_TIMEOUT
         self.read_timeouts = settings.GATEWAY_READ_TIMEOUTS
         self.access_log = settings.GATEWAY_ACCESS_LOG
+        register_once(CircuitCollector(self.upstreams))
 
     def __call__(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
@@ -95,6 +136,7 @@ class GatewayApplication:
         try:
             status, headers, body = self.handle(environ, route, method, path, request_id)
             start_response(status, headers)
+            PROXIED.labels(route.upstream, f"{status[0]}xx").inc()
             if self.access_log:
                 access_log.info(
                     "%s %s %s",
@@ -202,15 +244,18 @@ class GatewayApplication:
         send_body = body if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS") else None
         for upstream in candidates:
             host, port = upstream.host_port
+            started = time.perf_counter()
             try:
                 response = self.send(host, port, read_timeout, method, target, headers, send_body)
             except NotSent:
                 upstream.breaker.record_failure()
+                UPSTREAM_ERRORS.labels(name, "refused").inc()
                 continue
             except (ConnectionResetError, http.client.RemoteDisconnected) as exc:
                 # The copy dropped the connection before answering (e.g. it is dying): another
                 # copy may take the request if repeating it is safe.
                 upstream.breaker.record_failure()
+                UPSTREAM_ERRORS.labels(name, "dropped").inc()
                 self.connections.discard(host, port)
                 if method in SAFE_METHODS:
                     continue
@@ -218,17 +263,21 @@ class GatewayApplication:
                 return self.error(502, f"{name} dropped the connection.", ErrorCode.BAD_GATEWAY)
             except TimeoutError:
                 upstream.breaker.record_failure()
+                UPSTREAM_ERRORS.labels(name, "timeout").inc()
                 self.connections.discard(host, port)
                 return self.error(
                     504, f"{name} did not answer in {read_timeout:g} s.", ErrorCode.UPSTREAM_TIMEOUT
                 )
             except (http.client.HTTPException, OSError) as exc:
                 upstream.breaker.record_failure()
+                UPSTREAM_ERRORS.labels(name, "bad_answer").inc()
                 self.connections.discard(host, port)
                 logger.warning("bad answer from %s at %s:%s: %r", name, host, port, exc)
                 return self.error(502, f"{name} gave no valid answer.", ErrorCode.BAD_GATEWAY)
+            UPSTREAM_SECONDS.labels(name).observe(time.perf_counter() - started)
             if response.status in (502, 503, 504):
                 upstream.breaker.record_failure()
+                UPSTREAM_ERRORS.labels(name, f"http_{response.status}").inc()
             else:
                 upstream.breaker.record_success()
             return self.relay(response, host, port, method)

@@ -42,3 +42,8 @@ READY_CHECKS = {
     "database": "food_common.health.check_database",
     "redis": "food_common.health.check_redis",
 }
+
+# The gateway's Prometheus metrics (per-upstream latency, errors, circuit state, and Django's) are
+# served on a port of their own, so they are never reachable through the public port; 0 = off.
+GATEWAY_METRICS_PORT = env_int("GATEWAY_METRICS_PORT", 9108)
+GATEWAY_METRICS_BIND = env_str("GATEWAY_METRICS_BIND", env_str("BIND_HOST", "127.0.0.1"))

@@ -11,3 +11,7 @@ class EventsConfig(AppConfig):
     def ready(self):
         # Every app's `handlers` module registers its event handlers with @handles(...).
         autodiscover_modules("handlers")
+        from food_common.metrics import EventsCollector, QueueLengthCollector, register_once
+
+        register_once(EventsCollector())
+        register_once(QueueLengthCollector())

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from food_common.events.bus import HANDLE_TASK, dispatch, relay_pending
 from food_common.events.models import DeadLetter
+from food_common.metrics import count_retry
 from food_common.request_id import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ def handle_event(self, envelope: dict, queue: str, only_handler: str | None = No
             return
         if self.request.retries < settings.EVENT_MAX_RETRIES:
             delay = retry_delay(self.request.retries)
+            count_retry(envelope["type"])
             logger.warning(
                 "event %s: %d handler(s) failed, retry in %.1fs",
                 envelope["id"],
