@@ -4,7 +4,7 @@ VENV ?= .venv
 PROJECTS := auth catalog orders payments gateway
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up install bootstrap services test unit cross lint format check-migrations run-% test-% clean
+.PHONY: up install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench
 
 up: install bootstrap ## run every process (Ctrl-C stops them all)
 	@echo "Gateway:   http://127.0.0.1:8000  (API, /docs, /schema, /admin/<project>/)"
@@ -51,6 +51,10 @@ check-migrations: install
 
 run-%: install ## one project on its own, e.g. `make run-catalog PORT=4002`
 	bin/serve $* $(PORT)
+
+bench: install ## the benchmark (≤ 10 min, loopback): bench/results/latest.{json,md,png}
+	$(VENV)/bin/pip install -q -r requirements/bench.txt
+	python bench/run.py
 
 clean:
 	rm -rf $(VENV) var

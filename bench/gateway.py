@@ -70,9 +70,10 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
-def wrk(url: str, seconds: int, connections: int = 32) -> dict:
+def wrk(url: str, seconds: int, connections: int = 32, script: str | None = None) -> dict:
+    extra = ["-s", script] if script else []
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         check=True,
@@ -81,8 +82,9 @@ def wrk(url: str, seconds: int, connections: int = 32) -> dict:
         raise RuntimeError(f"wrk against {url} gave no latencies:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    # Anchored: "75.50%" in the thread stats above would match a bare "50%".
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
     return {
@@ -95,35 +97,8 @@ def wrk(url: str, seconds: int, connections: int = 32) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--path", default="/restaurants?page=1")
-    parser.add_argument("--restaurants", type=int, default=200)
-    parser.add_argument("--items", type=int, default=15)
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="food-bench-"))
-    env = {"GATEWAY_RATE_LIMIT": "0", "LOG_LEVEL": "WARNING", "GATEWAY_ACCESS_LOG": "0"}
-    stack = Stack(workdir, catalog_copies=1, prefix="food_bench", extra_env=env)
-    stack.prepare()
-    stack.start(workers=False)
-    subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "seed_catalog",
-            "--restaurants",
-            str(args.restaurants),
-            "--items",
-            str(args.items),
-            "--reset",
-        ],
-        cwd=Path(__file__).resolve().parents[1] / "catalog_project",
-        env=stack.env("catalog"),
-        check=True,
-        capture_output=True,
-    )
+def start_nginx(stack: Stack, workdir: Path) -> tuple[Process, int]:
+    """Start nginx as a keep-alive reverse proxy in front of the stack's first catalog copy."""
     nginx_port = free_port()
     (workdir / "nginx.conf").write_text(
         NGINX_CONF.format(dir=workdir, port=nginx_port, upstream_port=stack.ports["catalog"][0])
@@ -140,37 +115,53 @@ def main() -> None:
         os.environ.copy(),
         workdir / "nginx.log",
     ).start()
+    return nginx, nginx_port
+
+
+def compare_paths(stack: Stack, workdir: Path, seconds: int, rounds: int, path: str) -> dict:
+    """wrk the page direct, via nginx, via the gateway (interleaved rounds), then uncached."""
+    nginx, nginx_port = start_nginx(stack, workdir)
     targets = {
-        "direct": stack.url("catalog") + args.path,
-        "nginx": f"http://127.0.0.1:{nginx_port}{args.path}",
-        "gateway": stack.gateway_url + args.path,
+        "direct": stack.url("catalog") + path,
+        "nginx": f"http://127.0.0.1:{nginx_port}{path}",
+        "gateway": stack.gateway_url + path,
     }
     gateway_pgid = stack.server("gateway").proc.pid
     results = {name: [] for name in targets}
     try:
         for url in targets.values():  # warm-up
             wrk(url, 2)
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, url in targets.items():
                 cpu_before = group_cpu_seconds(gateway_pgid)
-                run = wrk(url, args.seconds)
+                run = wrk(url, seconds)
                 if name == "gateway":
                     run["gateway_cpu_ms_per_req"] = (
                         (group_cpu_seconds(gateway_pgid) - cpu_before) * 1000 / run["requests"]
                     )
                 results[name].append(run)
-        # The same list with the cache turned off: restart the catalog copy without it.
-        catalog = stack.server("catalog")
-        catalog.stop()
-        catalog.env = {**catalog.env, "CATALOG_CACHE_ENABLED": "0"}
-        stack.start_server("catalog")
-        results["gateway_uncached"] = []
-        wrk(targets["gateway"], 2)
-        for _ in range(args.rounds):
-            results["gateway_uncached"].append(wrk(targets["gateway"], args.seconds))
     finally:
         nginx.stop()
-        stack.stop()
+    # The same list with the cache turned off: restart the catalog copy without it.
+    catalog = stack.server("catalog")
+    catalog.stop()
+    catalog.env = {**catalog.env, "CATALOG_CACHE_ENABLED": "0"}
+    stack.start_server("catalog")
+    try:
+        results["gateway_uncached"] = []
+        wrk(targets["gateway"], 2)
+        for _ in range(rounds):
+            results["gateway_uncached"].append(wrk(targets["gateway"], seconds))
+    finally:
+        # Back to the cached catalog for whatever runs next.
+        catalog.stop()
+        catalog.env = {k: v for k, v in catalog.env.items() if k != "CATALOG_CACHE_ENABLED"}
+        stack.start_server("catalog")
+    return results
+
+
+def summarize(results: dict) -> dict:
+    """Medians per path and the ratios of the comparison."""
     summary = {
         name: {
             key: statistics.median(r[key] for r in runs)
@@ -191,7 +182,43 @@ def main() -> None:
     )
     summary["server"] = os.environ.get("HTTP_SERVER", "granian")
     summary["rounds"] = {name: [round(r["rps"]) for r in runs] for name, runs in results.items()}
-    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--path", default="/restaurants?page=1")
+    parser.add_argument("--restaurants", type=int, default=200)
+    parser.add_argument("--items", type=int, default=15)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="food-bench-"))
+    env = {"GATEWAY_RATE_LIMIT": "0", "LOG_LEVEL": "WARNING", "GATEWAY_ACCESS_LOG": "0"}
+    stack = Stack(workdir, catalog_copies=1, prefix="food_bench", extra_env=env)
+    stack.prepare()
+    stack.start(workers=False)
+    try:
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "seed_catalog",
+                "--restaurants",
+                str(args.restaurants),
+                "--items",
+                str(args.items),
+                "--reset",
+            ],
+            cwd=Path(__file__).resolve().parents[1] / "catalog_project",
+            env=stack.env("catalog"),
+            check=True,
+            capture_output=True,
+        )
+        results = compare_paths(stack, workdir, args.seconds, args.rounds, args.path)
+    finally:
+        stack.stop()
+    print(json.dumps(summarize(results), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,588 @@
+"""`make bench`: the whole benchmark, bounded to 10 minutes, loopback only.
+
+    python bench/run.py [--seconds 8] [--rounds 3] [--orders-seconds 15] [--event-seconds 15]
+                        [--flow-seconds 30]
+
+Starts its own stack (tests/stack.py, workers and beat included), seeds 200 restaurants × 15
+items owned by a restaurant owner registered through the gateway, registers 20 customers, then:
+
+1. the cached `GET /restaurants?page=1` direct, through nginx and through the gateway, and the same
+   through the gateway with the catalog cache off (bench/gateway.py's rounds);
+2. `POST /orders` through the gateway with wrk (a Lua script spreads the 20 customers' tokens and
+   the menu items over the requests);
+3. event latency: ~20 orders/s from a Python thread pool, then each order's `order.created`
+   notification's `created_at` minus the time its POST returned;
+4. the full flow (place + pay, with Idempotency-Keys) from a thread pool, then a reconciliation
+   through the orders and payments databases.
+
+Writes bench/results/latest.json, latest.md and latest.png.
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import urllib3
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from gateway import compare_paths, summarize, wrk  # noqa: E402
+
+from tests.stack import WORKER_QUEUES, Stack  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+PG = "postgresql://postgres@127.0.0.1:5432/"
+PASSWORD = "a-Long-enough-passw0rd"
+CARD_OK = "4242424242424242"
+CUSTOMERS = 20
+TIME_LIMIT = 600  # seconds, the whole run
+EXTRA_ENV = {
+    "GATEWAY_RATE_LIMIT": "0",
+    "LOG_LEVEL": "WARNING",
+    "GATEWAY_ACCESS_LOG": "0",
+    "LOGIN_RATE_PER_IP": "100000/min",
+    "LOGIN_RATE_PER_EMAIL": "100000/min",
+}
+
+LUA = """
+local tokens = {%(tokens)s}
+local items = {%(items)s}
+local counter = 0
+local threads = {}
+tid = 0
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = tid * 7919
+end
+
+function request()
+  counter = counter + 1
+  local token = tokens[(counter %% #tokens) + 1]
+  local item = items[(counter %% #items) + 1]
+  local body = string.format(
+    '{"restaurant_id": %%d, "items": [{"menu_item_id": %%d, "quantity": 1}], '
+    .. '"delivery_address": "1 Bench St"}', item[1], item[2])
+  return wrk.format("POST", "/orders", {
+    ["Content-Type"] = "application/json",
+    ["Accept"] = "application/json",
+    ["Authorization"] = "Bearer " .. token,
+  }, body)
+end
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Client:
+    def __init__(self, base: str):
+        self.base = base
+        self.http = urllib3.PoolManager(
+            maxsize=32, retries=False, timeout=urllib3.Timeout(connect=2, read=15)
+        )
+
+    def post(self, path: str, body: dict, token: str | None = None, key: str | None = None):
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if key:
+            headers["Idempotency-Key"] = key
+        reply = self.http.request("POST", self.base + path, body=json.dumps(body), headers=headers)
+        try:
+            data = json.loads(reply.data) if reply.data else None
+        except ValueError:
+            data = None
+        return reply.status, data
+
+    def register(self, email: str, role: str) -> tuple[int, str]:
+        status, user = self.post(
+            "/auth/register", {"email": email, "password": PASSWORD, "role": role}
+        )
+        assert status == 201, (status, user)
+        status, tokens = self.post("/auth/login", {"email": email, "password": PASSWORD})
+        assert status == 200, (status, tokens)
+        return user["id"], tokens["access"]
+
+
+def db(stack: Stack, service: str) -> psycopg.Connection:
+    return psycopg.connect(PG + stack.database(service), autocommit=True)
+
+
+def xact_count(stack: Stack) -> int:
+    with psycopg.connect(PG + "postgres", autocommit=True) as conn:
+        return conn.execute(
+            "SELECT sum(xact_commit + xact_rollback)::bigint FROM pg_stat_database "
+            "WHERE datname LIKE %s",
+            (stack.prefix + "\\_%",),
+        ).fetchone()[0]
+
+
+def orderable_items(stack: Stack) -> list[tuple[int, int]]:
+    with db(stack, "catalog") as conn:
+        return conn.execute(
+            "SELECT r.id, m.id FROM catalog_restaurant r JOIN catalog_menuitem m "
+            "ON m.restaurant_id = r.id WHERE r.is_open AND m.is_available ORDER BY m.id"
+        ).fetchall()
+
+
+# -- scenario 3: POST /orders with wrk ---------------------------------------------------------
+def orders_load(stack, workdir, tokens, items, seconds) -> dict:
+    script = workdir / "orders.lua"
+    script.write_text(
+        LUA
+        % {
+            "tokens": ", ".join(f'"{t}"' for t in tokens),
+            "items": ", ".join(f"{{{r}, {m}}}" for r, m in items),
+        }
+    )
+    with db(stack, "orders") as conn:
+        before_orders = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
+    xact_before = xact_count(stack)
+    run = wrk(stack.gateway_url + "/orders", seconds, connections=32, script=str(script))
+    xact_after = xact_count(stack)
+    with db(stack, "orders") as conn:
+        placed = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0] - before_orders
+    run["orders_in_db"] = placed
+    run["db_transactions"] = xact_after - xact_before
+    run["db_transactions_per_order"] = (
+        round((xact_after - xact_before) / placed, 2) if placed else None
+    )
+    return run
+
+
+# -- scenario 4: event latency at a fixed rate -------------------------------------------------
+def event_latency(stack, client, tokens, items, seconds, rate) -> dict:
+    returned: dict[int, float] = {}
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def place(n: int) -> None:
+        rid, mid = items[(n * 31) % len(items)]
+        body = {
+            "restaurant_id": rid,
+            "items": [{"menu_item_id": mid, "quantity": 1}],
+            "delivery_address": "2 Latency Rd",
+        }
+        status, data = client.post("/orders", body, tokens[n % len(tokens)])
+        t0 = time.time()
+        with lock:
+            statuses.append(status)
+            if 200 <= status < 300:
+                returned[data["id"]] = t0
+
+    total = int(seconds * rate)
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for n in range(total):
+            delay = start + n / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(place, n)
+    achieved = total / (time.monotonic() - start)
+
+    def created() -> dict[int, float]:
+        with db(stack, "orders") as conn:
+            rows = conn.execute(
+                "SELECT substring(subject from '#([0-9]+)')::bigint, created_at "
+                "FROM notifications_notification WHERE event_type = 'order.created'"
+            ).fetchall()
+        return {oid: at.timestamp() for oid, at in rows if oid in returned}
+
+    deadline = time.monotonic() + 20
+    seen = created()
+    while len(seen) < len(returned) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        seen = created()
+    latencies = [(seen[oid] - returned[oid]) * 1000 for oid in seen]
+    return {
+        "target_rate": rate,
+        "achieved_rate": round(achieved, 1),
+        "orders": len(returned),
+        "errors": sum(1 for s in statuses if not 200 <= s < 300),
+        "notified": len(seen),
+        "p50_ms": round(pct(latencies, 50), 1),
+        "p99_ms": round(pct(latencies, 99), 1),
+        "max_ms": round(max(latencies), 1) if latencies else None,
+    }
+
+
+# -- scenario 5: full flow and reconciliation --------------------------------------------------
+def full_flow(stack, client, tokens, items, seconds, threads=8) -> dict:
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+    paid: list[int] = []
+    placed: list[int] = []
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+
+    def error(kind: str, status: int) -> None:
+        with lock:
+            errors[f"{kind} {status}"] = errors.get(f"{kind} {status}", 0) + 1
+
+    def loop(worker: int) -> None:
+        n = worker
+        while time.monotonic() < deadline:
+            token = tokens[n % len(tokens)]
+            rid, mid = items[(n * 17 + worker) % len(items)]
+            n += threads
+            started = time.monotonic()
+            body = {
+                "restaurant_id": rid,
+                "items": [{"menu_item_id": mid, "quantity": 2}],
+                "delivery_address": "3 Flow Ave",
+            }
+            status, order = client.post("/orders", body, token, key=str(uuid.uuid4()))
+            if not 200 <= status < 300:
+                error("POST /orders", status)
+                continue
+            with lock:
+                placed.append(order["id"])
+            status, payment = client.post(
+                "/payments",
+                {"order_id": order["id"], "card_number": CARD_OK},
+                token,
+                key=f"pay-{order['id']}-{uuid.uuid4()}",
+            )
+            if not 200 <= status < 300:
+                error("POST /payments", status)
+                continue
+            with lock:
+                paid.append(order["id"])
+                latencies.append((time.monotonic() - started) * 1000)
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(loop, range(threads)))
+    elapsed = time.monotonic() - began
+
+    def reconcile() -> dict:
+        with db(stack, "payments") as conn:
+            rows = conn.execute(
+                "SELECT order_id, count(*) FROM payments_payment WHERE status = 'SUCCEEDED' "
+                "AND order_id = ANY(%s) GROUP BY order_id",
+                (placed,),
+            ).fetchall()
+        succeeded = dict(rows)
+        with db(stack, "orders") as conn:
+            status = dict(
+                conn.execute(
+                    "SELECT id, status FROM orders_order WHERE id = ANY(%s)", (placed,)
+                ).fetchall()
+            )
+            notes: dict[int, list[str]] = {}
+            for oid, event_type in conn.execute(
+                "SELECT substring(subject from '#([0-9]+)')::bigint, event_type "
+                "FROM notifications_notification"
+            ).fetchall():
+                notes.setdefault(oid, []).append(event_type)
+        problems = []
+        for oid in placed:
+            if oid not in succeeded:
+                if oid in paid:
+                    problems.append((oid, "payment accepted but no SUCCEEDED payment"))
+                continue
+            if succeeded[oid] != 1:
+                problems.append((oid, f"{succeeded[oid]} succeeded payments"))
+            if status.get(oid) != "PAID":
+                problems.append((oid, f"status {status.get(oid)}"))
+            kinds = sorted(notes.get(oid, []))
+            if kinds != ["order.created", "payment.succeeded"]:
+                problems.append((oid, f"notifications {kinds}"))
+        return {"succeeded_orders": len(succeeded), "problems": problems}
+
+    wait_until = time.monotonic() + 20
+    check = reconcile()
+    while check["problems"] and time.monotonic() < wait_until:
+        time.sleep(1)
+        check = reconcile()
+    return {
+        "seconds": round(elapsed, 1),
+        "orders_placed": len(placed),
+        "orders_paid": len(paid),
+        "flows_per_s": round(len(paid) / elapsed, 1),
+        "p50_ms": round(pct(latencies, 50), 1),
+        "p99_ms": round(pct(latencies, 99), 1),
+        "errors": sum(errors.values()),
+        "errors_by_kind": errors,
+        "succeeded_orders": check["succeeded_orders"],
+        "reconciled": not check["problems"] and check["succeeded_orders"] == len(paid),
+        "problems": [f"order {oid}: {what}" for oid, what in check["problems"][:20]],
+        "problem_count": len(check["problems"]),
+    }
+
+
+# -- report ------------------------------------------------------------------------------------
+def machine() -> dict:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version()}
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_markdown(result: dict) -> None:
+    def row(name, target, measured, ok):
+        verdict = "n/a" if ok is None else ("pass" if ok else "**fail**")
+        return f"| {name} | {target} | {measured} | {verdict} |"
+
+    r = result
+    o, e, f = r["scenarios"]["orders"], r["scenarios"]["events"], r["scenarios"]["flow"]
+    lines = [
+        f"# Benchmark {r['date']}",
+        "",
+        f"Commit `{r['commit']}` · {r['machine']['nproc']} × {r['machine']['cpu_model']} · "
+        + " · ".join(f"{k}={v}" for k, v in r["settings"].items()),
+        "",
+        "| target | wanted | measured | |",
+        "|---|---|---|---|",
+        row(
+            "gateway_vs_nginx_ratio",
+            "≥ 0.6",
+            r["gateway_vs_nginx_ratio"],
+            r["gateway_vs_nginx_ratio"] >= 0.6,
+        ),
+        row(
+            "gateway_added_p50_ms",
+            "≤ 3 ms",
+            r["gateway_added_p50_ms"],
+            r["gateway_added_p50_ms"] <= 3,
+        ),
+        row(
+            "gateway_cpu_ms_per_req",
+            "≤ 0.4 ms",
+            r["gateway_cpu_ms_per_req"],
+            r["gateway_cpu_ms_per_req"] <= 0.4,
+        ),
+        row("cache_speedup", "≥ 2", r["cache_speedup"], r["cache_speedup"] >= 2),
+        row(
+            "orders_per_s (p99, errors)",
+            "≥ 150 (p99 ≤ 250 ms, 0 errors)",
+            f"{r['orders_per_s']} (p99 {r['orders_p99_ms']} ms, {o['errors']} errors)",
+            r["orders_per_s"] >= 150 and r["orders_p99_ms"] <= 250 and o["errors"] == 0,
+        ),
+        row(
+            "event latency p50 / p99",
+            "≤ 100 / ≤ 500 ms",
+            f"{r['event_latency_p50_ms']} / {r['event_latency_p99_ms']} ms "
+            f"({e['notified']}/{e['orders']} notified)",
+            r["event_latency_p50_ms"] <= 100
+            and r["event_latency_p99_ms"] <= 500
+            and e["notified"] == e["orders"],
+        ),
+        row(
+            "flow errors, reconciled",
+            "0, yes",
+            f"{r['flow_errors']}, {'yes' if r['flow_reconciled'] else 'no'} "
+            f"({f['orders_paid']} paid orders)",
+            r["flow_errors"] == 0 and r["flow_reconciled"],
+        ),
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in r["chart"].items():
+        lines.append(f"| {name} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} | {s['errors']} |")
+    lines += [
+        "",
+        f"DB transactions per order (all bench databases, workers included, "
+        f"pg_stat_database xact_commit + xact_rollback): {o.get('db_transactions_per_order')}",
+        "",
+    ]
+    (RESULTS / "latest.md").write_text("\n".join(lines))
+
+
+def write_chart(result: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["chart"])
+    data = result["chart"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    left.bar(names, [data[n]["rps"] for n in names], color="tab:blue")
+    left.set_title("Throughput (req/s; flow = place+pay per s)")
+    left.tick_params(axis="x", rotation=30)
+    x = range(len(names))
+    right.bar([i - 0.2 for i in x], [data[n]["p50_ms"] for n in names], 0.4, label="p50")
+    right.bar([i + 0.2 for i in x], [data[n]["p99_ms"] for n in names], 0.4, label="p99")
+    right.set_xticks(list(x), names, rotation=30)
+    right.set_yscale("log")
+    right.set_title("Latency (ms, log scale)")
+    right.legend()
+    fig.suptitle(f"food bench {result['date']} · {result['commit'][:10]}")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "latest.png", dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=8, help="per wrk run of the GET comparison")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--orders-seconds", type=int, default=15)
+    parser.add_argument("--event-seconds", type=int, default=15)
+    parser.add_argument("--event-rate", type=float, default=20)
+    parser.add_argument("--flow-seconds", type=int, default=30)
+    args = parser.parse_args()
+
+    def too_long(signum, frame):
+        raise TimeoutError(f"the benchmark ran over {TIME_LIMIT} s")
+
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(TIME_LIMIT)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="food-bench-"))
+    stack = Stack(workdir, catalog_copies=1, prefix="food_bench", extra_env=EXTRA_ENV)
+    began = time.monotonic()
+    print(f"stack in {workdir}", flush=True)
+    stack.prepare()
+    # tests/stack.py waits for celery's " ready." line, which celery logs at INFO only.
+    for queue in WORKER_QUEUES:
+        worker = stack.worker(queue)
+        worker.env = {**worker.env, "LOG_LEVEL": "INFO"}
+    try:
+        stack.start()
+        client = Client(stack.gateway_url)
+        owner_id, _ = client.register(
+            f"owner-{uuid.uuid4().hex[:8]}@bench.test", "restaurant_owner"
+        )
+        subprocess.run(
+            [sys.executable, "manage.py", "seed_catalog", "--restaurants", "200", "--items", "15"]
+            + ["--reset", "--owner-id", str(owner_id)],
+            cwd=ROOT / "catalog_project",
+            env=stack.env("catalog"),
+            check=True,
+            capture_output=True,
+        )
+        # One at a time: password hashing in parallel can push auth past the gateway's timeout.
+        customers = [
+            client.register(f"customer{n}@bench.test", "customer")[1] for n in range(CUSTOMERS)
+        ]
+        items = orderable_items(stack)
+        print(f"seeded; {len(items)} orderable items, {len(customers)} customers", flush=True)
+
+        print("1-2. GET /restaurants?page=1 direct / nginx / gateway, then cache off", flush=True)
+        raw_get = compare_paths(stack, workdir, args.seconds, args.rounds, "/restaurants?page=1")
+        get = summarize(raw_get)
+        print(json.dumps(get["rounds"]), flush=True)
+
+        print("3. POST /orders through the gateway (wrk)", flush=True)
+        wrk(stack.gateway_url + "/health", 1)
+        orders = orders_load(stack, workdir, customers, items, args.orders_seconds)
+        orders["errors"] = orders["non_2xx"] + (1 if orders["socket_errors"] else 0)
+        print(json.dumps(orders), flush=True)
+
+        time.sleep(5)  # let the workers catch up with the burst's events before measuring them
+        print(f"4. event latency at {args.event_rate} orders/s", flush=True)
+        events = event_latency(stack, client, customers, items, args.event_seconds, args.event_rate)
+        print(json.dumps(events), flush=True)
+
+        print("5. full flow: place + pay, then reconcile", flush=True)
+        flow = full_flow(stack, client, customers, items, args.flow_seconds)
+        print(json.dumps({k: v for k, v in flow.items() if k != "problems"}), flush=True)
+        settings = {
+            key: stack.env("gateway").get(key, default)
+            for key, default in (
+                ("HTTP_SERVER", "granian"),
+                ("WEB_WORKERS", ""),
+                ("WEB_THREADS", ""),
+                ("WORKER_CONCURRENCY", ""),
+            )
+        }
+    finally:
+        signal.alarm(0)
+        stack.stop()
+
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "gateway_vs_nginx_ratio": get["gateway_vs_nginx_ratio"],
+        "gateway_added_p50_ms": get["gateway_added_p50_ms"],
+        "gateway_cpu_ms_per_req": round(get["gateway"]["gateway_cpu_ms_per_req"], 3),
+        "cache_speedup": get["cache_speedup"],
+        "orders_per_s": round(orders["rps"], 1),
+        "orders_p99_ms": orders["p99_ms"],
+        "event_latency_p50_ms": events["p50_ms"],
+        "event_latency_p99_ms": events["p99_ms"],
+        "flow_errors": flow["errors"],
+        "flow_reconciled": flow["reconciled"],
+        "chart": {
+            **{
+                f"GET {name}": {
+                    "rps": round(get[name]["rps"], 1),
+                    "p50_ms": get[name]["p50_ms"],
+                    "p99_ms": get[name]["p99_ms"],
+                    "errors": get[name]["non_2xx"],
+                }
+                for name in ("direct", "nginx", "gateway", "gateway_uncached")
+            },
+            "POST /orders": {
+                "rps": round(orders["rps"], 1),
+                "p50_ms": orders["p50_ms"],
+                "p99_ms": orders["p99_ms"],
+                "errors": orders["errors"],
+            },
+            "flow (place+pay)": {
+                "rps": flow["flows_per_s"],
+                "p50_ms": flow["p50_ms"],
+                "p99_ms": flow["p99_ms"],
+                "errors": flow["errors"],
+            },
+        },
+        "scenarios": {
+            "get": {"summary": get, "runs": raw_get},
+            "orders": orders,
+            "events": events,
+            "flow": flow,
+        },
+        "db_queries_per_order": (
+            "not measured as queries (pg_stat_statements is not loaded); "
+            "scenarios.orders.db_transactions_per_order counts transactions"
+        ),
+        "machine": machine(),
+        "commit": git_commit(),
+        "settings": settings,
+        "args": vars(args),
+        "wall_seconds": round(time.monotonic() - began, 1),
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_markdown(result)
+    write_chart(result)
+    print((RESULTS / "latest.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
