@@ -6,25 +6,11 @@ from rest_framework import serializers
 
 from catalog.models import Cuisine, Currency, MenuItem, Restaurant
 from food_common.schema import page_serializer
+from food_common.serializers import QueryParamsSerializer
 
 MAX_ID = 2**63 - 1
 MAX_PAGE = 100_000
 MAX_IDS = 100
-
-
-class QueryParamsSerializer(serializers.Serializer):
-    """Query parameters: any parameter this serializer does not declare is refused."""
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {
-                    name: [f"Unknown query parameter; allowed: {', '.join(self.fields)}."]
-                    for name in unknown
-                }
-            )
-        return super().to_internal_value(data)
 
 
 class RestaurantFilterSerializer(QueryParamsSerializer):

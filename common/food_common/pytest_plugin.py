@@ -17,6 +17,12 @@ def _test_signing_key(settings):
     get_verifier.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Superusers of admin tests get a fast hasher (the default one is slow on purpose)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api_client():
     """Return a DRF APIClient; `api_client_as(...)` gives one that sends a token."""

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from food_common.schema import ErrorSerializer, page_serializer
+from food_common.serializers import QueryParamsSerializer
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services import KITCHEN_STATUSES, MAX_LINE_QUANTITY, MAX_ORDER_LINES
 
@@ -13,21 +14,6 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # Named enums in the OpenAPI schema: settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] maps
 # "OrderStatusEnum" to orders.models.OrderStatus and "KitchenStatusEnum" to this list.
 KITCHEN_STATUS_CHOICES = [(s.value, s.label) for s in KITCHEN_STATUSES]
-
-
-class QueryParamsSerializer(serializers.Serializer):
-    """Query parameters: any parameter this serializer does not declare is refused."""
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {
-                    name: [f"Unknown query parameter; allowed: {', '.join(self.fields)}."]
-                    for name in unknown
-                }
-            )
-        return super().to_internal_value(data)
 
 
 class OrderFilterSerializer(QueryParamsSerializer):

@@ -45,8 +45,3 @@ def owner_b(api_client_as):
 @pytest.fixture
 def admin(api_client_as):
     return api_client_as(ADMIN, ROLE_ADMIN)
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

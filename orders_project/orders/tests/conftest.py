@@ -73,12 +73,6 @@ def admin(api_client_as):
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """admin_client's superuser: a fast hasher (the default one is slow on purpose)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _static_files_looked_up_lazily(settings):
     """Every test client loads the middleware: WhiteNoise would rescan STATIC_ROOT each time."""
     settings.WHITENOISE_AUTOREFRESH = True

@@ -98,9 +98,3 @@ def pay(customer):
         )
 
     return post
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The admin tests' superuser: a fast hasher instead of PBKDF2's deliberate slowness."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
