@@ -1,21 +1,26 @@
-"""Serializers every service uses for input (query parameters)."""
+"""Serializers every service uses for input: bodies and query strings that refuse unknown names."""
 
 from rest_framework import serializers
 
 
-class QueryParamsSerializer(serializers.Serializer):
-    """Query parameters: any parameter this serializer does not declare is refused (400).
+class StrictFieldsSerializer(serializers.Serializer):
+    """A body or query: any name this serializer does not declare is refused (400).
 
-    A misspelt filter then says so, instead of silently returning everything.
+    A misspelt field or filter then says so, instead of being silently ignored.
     """
 
+    unknown_message = "Unknown field; allowed: {allowed}."
+
     def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {
-                    name: [f"Unknown query parameter; allowed: {', '.join(self.fields)}."]
-                    for name in unknown
-                }
-            )
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                message = self.unknown_message.format(allowed=", ".join(self.fields))
+                raise serializers.ValidationError({name: [message] for name in unknown})
         return super().to_internal_value(data)
+
+
+class QueryParamsSerializer(StrictFieldsSerializer):
+    """Query parameters: any parameter this serializer does not declare is refused (400)."""
+
+    unknown_message = "Unknown query parameter; allowed: {allowed}."

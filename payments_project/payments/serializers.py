@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from food_common.schema import ErrorSerializer, page_serializer
+from food_common.serializers import StrictFieldsSerializer
 from payments.models import Payment, Refund
 
 MAX_ID = 2**63 - 1
@@ -18,22 +19,6 @@ class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictFieldsSerializer(serializers.Serializer):
-    """A body or query: any name this serializer does not declare is refused."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        name: [f"Unknown field; allowed: {', '.join(self.fields)}."]
-                        for name in unknown
-                    }
-                )
         return super().to_internal_value(data)
 
 
