@@ -120,14 +120,40 @@ class UpstreamError(Exception):
         self.kind = kind
 
 
+class UpstreamBadAnswer(Exception):
+    """The service answered, but with something the caller cannot use (status, JSON, shape)."""
+
+
 @dataclass
 class ServiceResponse:
+    service: str
     status: int
     body: bytes
     headers: dict
 
     def json(self):
         return json.loads(self.body or b"null")
+
+    def json_object(self) -> dict:
+        """Return a 200 answer's JSON object; raise UpstreamError on 5xx, UpstreamBadAnswer else.
+
+        Callers handle the statuses they expect (404...) before calling this.
+        """
+        if self.status >= 500:
+            raise UpstreamError(
+                self.service, "unavailable", f"{self.service} answered HTTP {self.status}"
+            )
+        if self.status != 200:
+            raise UpstreamBadAnswer(
+                f"{self.service} answered HTTP {self.status}: {self.body[:300]!r}"
+            )
+        try:
+            data = self.json()
+        except ValueError as exc:
+            raise UpstreamBadAnswer(f"{self.service} answered invalid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UpstreamBadAnswer(f"{self.service} answered JSON that is not an object")
+        return data
 
 
 class ServiceClient:
@@ -182,5 +208,7 @@ class ServiceClient:
                 upstream.breaker.record_failure()
             else:
                 upstream.breaker.record_success()
-            return ServiceResponse(response.status, response.data, dict(response.headers))
+            return ServiceResponse(
+                self.name, response.status, response.data, dict(response.headers)
+            )
         raise UpstreamError(self.name, "unavailable", f"no copy of {self.name} is reachable")

@@ -10,15 +10,15 @@ from typing import Protocol
 
 from django.conf import settings
 
-from food_common.http import ServiceClient, UpstreamError
+from food_common.http import ServiceClient, UpstreamBadAnswer
 
 
 class RestaurantNotFound(Exception):
     """The catalog has no restaurant with this id."""
 
 
-class CatalogBadAnswer(Exception):
-    """The catalog answered something the orders service does not understand."""
+# What the catalog answered could not be used (the shared client raises it).
+CatalogBadAnswer = UpstreamBadAnswer
 
 
 class Catalog(Protocol):
@@ -44,23 +44,9 @@ class CatalogClient:
         response = self.service.request(
             "GET", f"/restaurants/{int(restaurant_id)}/menu?ids={query}", token=token
         )
-        if response.status >= 500:
-            raise UpstreamError(
-                "catalog", "unavailable", f"catalog answered HTTP {response.status}"
-            )
         if response.status == 404:
             raise RestaurantNotFound(restaurant_id)
-        if response.status != 200:
-            raise CatalogBadAnswer(
-                f"catalog answered HTTP {response.status}: {response.body[:300]!r}"
-            )
-        try:
-            menu = response.json()
-        except ValueError as exc:
-            raise CatalogBadAnswer(f"catalog answered invalid JSON: {exc}") from None
-        if not isinstance(menu, dict):
-            raise CatalogBadAnswer("catalog answered JSON that is not an object")
-        return menu
+        return response.json_object()
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,7 @@ from typing import Protocol
 from django.conf import settings
 
 from food_common.env import env_list
-from food_common.http import ServiceClient, UpstreamError
+from food_common.http import ServiceClient, UpstreamBadAnswer
 
 DEFAULT_ORDERS_URLS = "http://127.0.0.1:4003"
 
@@ -26,8 +26,8 @@ class OrderNotFound(Exception):
     """The orders service has no such order for this caller."""
 
 
-class OrdersBadAnswer(Exception):
-    """The orders service answered something payments does not understand."""
+# What the orders answered could not be used (the shared client raises it).
+OrdersBadAnswer = UpstreamBadAnswer
 
 
 class Orders(Protocol):
@@ -49,21 +49,9 @@ class OrdersClient:
         copy answers or one answers 5xx, and OrdersBadAnswer for anything else.
         """
         response = self.service.request("GET", f"/orders/{int(order_id)}", token=token)
-        if response.status >= 500:
-            raise UpstreamError("orders", "unavailable", f"orders answered HTTP {response.status}")
         if response.status in (403, 404):
             raise OrderNotFound(order_id)
-        if response.status != 200:
-            raise OrdersBadAnswer(
-                f"orders answered HTTP {response.status}: {response.body[:300]!r}"
-            )
-        try:
-            order = response.json()
-        except ValueError as exc:
-            raise OrdersBadAnswer(f"orders answered invalid JSON: {exc}") from None
-        if not isinstance(order, dict):
-            raise OrdersBadAnswer("orders answered JSON that is not an object")
-        return order
+        return response.json_object()
 
 
 def orders_urls() -> list[str]:

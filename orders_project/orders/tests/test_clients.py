@@ -16,7 +16,7 @@ class StubService:
 
     def request(self, method, path, *, token=None, **kwargs):
         self.requests.append((method, path, token))
-        return ServiceResponse(self.status, self.body, {})
+        return ServiceResponse("catalog", self.status, self.body, {})
 
 
 MENU = {"restaurant": {"id": 3, "owner_id": 7, "name": "R", "is_open": True}, "count": 0,

@@ -10,7 +10,7 @@ from payments.clients import OrderNotFound, OrdersBadAnswer, OrdersClient
 
 class FakeService:
     def __init__(self, status: int, body: bytes):
-        self.answer = ServiceResponse(status, body, {})
+        self.answer = ServiceResponse("orders", status, body, {})
         self.requests = []
 
     def request(self, method, path, *, token=None, **kwargs):
