@@ -116,9 +116,9 @@ class OrderListApi(APIView):
             idempotency_key=idempotency_key,
             token=request.auth,
         )
-        return _detail(
-            request, order.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        if created:  # the new order carries its items and history: no need to read it back
+            return Response(OrderDetailSerializer(order).data, status=status.HTTP_201_CREATED)
+        return _detail(request, order.pk)
 
 
 class OrderDetailApi(APIView):

@@ -469,3 +469,18 @@ def test_a_failed_attempt_does_not_use_up_the_key(customer, catalog):
 
     catalog.error = None
     assert place(customer, HTTP_IDEMPOTENCY_KEY="retry-me").status_code == 201
+
+
+def test_the_201_answer_is_what_a_read_gives_without_reading_the_order_back(
+    customer, catalog, django_assert_num_queries
+):
+    # The transaction (a savepoint inside the test's own), the order's savepoint, insert and
+    # release, the items, the status change, the outbox row. No SELECT of what was just written.
+    with django_assert_num_queries(8) as captured:
+        placed = place(customer, with_items((1, 2), (3, 1)))
+    assert placed.status_code == 201, placed.json()
+    assert not [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+
+    read = customer.get(f"/orders/{placed.json()['id']}")
+    assert read.status_code == 200
+    assert placed.json() == read.json()
