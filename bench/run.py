@@ -10,8 +10,10 @@ items owned by a restaurant owner registered through the gateway, registers 20 c
    through the gateway with the catalog cache off (bench/gateway.py's rounds);
 2. `POST /orders` through the gateway with wrk (a Lua script spreads the 20 customers' tokens and
    the menu items over the requests);
-3. event latency: ~20 orders/s from a Python thread pool, then each order's `order.created`
-   notification's `created_at` minus the time its POST returned;
+3. event latency: once the burst's events are worked off, 50 orders/s from a Python thread
+   pool, then each order's `order.created` notification's `created_at` minus the time its POST
+   returned; then the notifications worker's maximum sustained rate (a backlog of 300 events
+   queued while it is stopped, worked off once it starts);
 4. the full flow (place + pay, with Idempotency-Keys) from a thread pool, then a reconciliation
    through the orders and payments databases.
 
@@ -139,6 +141,53 @@ def xact_count(stack: Stack) -> int:
         ).fetchone()[0]
 
 
+QUERY_METRICS = ("django_db_execute_total", "django_db_execute_many_total")
+
+
+def queries_served(stack: Stack, services=("orders", "catalog")) -> int:
+    """Return the SQL statements the web processes of `services` ran so far.
+
+    Read from django-prometheus's counters on each service's /metrics (the ORM counts every
+    statement it sends); the Celery workers serve no metrics, so their queries are not in it.
+    """
+    http = urllib3.PoolManager(retries=False, timeout=5)
+    total = 0.0
+    for service in services:
+        text = http.request("GET", f"{stack.url(service)}/metrics").data.decode()
+        for line in text.splitlines():
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if name in QUERY_METRICS:
+                total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def notified(stack: Stack, order_ids) -> dict[int, float]:
+    """Return {order id: created_at (epoch s)} of the `order.created` notifications of `order_ids`."""
+    with db(stack, "orders") as conn:
+        rows = conn.execute(
+            "SELECT substring(subject from '#([0-9]+)')::bigint AS oid, created_at "
+            "FROM notifications_notification WHERE event_type = 'order.created'"
+        ).fetchall()
+    wanted = set(order_ids)
+    return {oid: at.timestamp() for oid, at in rows if oid in wanted}
+
+
+def drain(stack: Stack, timeout: float = 120) -> float:
+    """Wait until every order has its `order.created` notification; return the seconds waited."""
+    began = time.monotonic()
+    with db(stack, "orders") as conn:
+        while time.monotonic() - began < timeout:
+            missing = conn.execute(
+                "SELECT count(*) FROM orders_order o WHERE NOT EXISTS (SELECT 1 FROM "
+                "notifications_notification n WHERE n.event_type = 'order.created' "
+                "AND n.subject LIKE '%%#' || o.id || '%%')"
+            ).fetchone()[0]
+            if not missing:
+                break
+            time.sleep(0.5)
+    return round(time.monotonic() - began, 1)
+
+
 def orderable_items(stack: Stack) -> list[tuple[int, int]]:
     with db(stack, "catalog") as conn:
         return conn.execute(
@@ -160,11 +209,16 @@ def orders_load(stack, workdir, tokens, items, seconds) -> dict:
     with db(stack, "orders") as conn:
         before_orders = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
     xact_before = xact_count(stack)
+    queries_before = queries_served(stack)
     run = wrk(stack.gateway_url + "/orders", seconds, connections=32, script=str(script))
+    queries_after = queries_served(stack)
     xact_after = xact_count(stack)
     with db(stack, "orders") as conn:
         placed = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0] - before_orders
     run["orders_in_db"] = placed
+    run["db_queries_per_order"] = (
+        round((queries_after - queries_before) / placed, 2) if placed else None
+    )
     run["db_transactions"] = xact_after - xact_before
     run["db_transactions_per_order"] = (
         round((xact_after - xact_before) / placed, 2) if placed else None
@@ -194,7 +248,7 @@ def event_latency(stack, client, tokens, items, seconds, rate) -> dict:
 
     total = int(seconds * rate)
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=32) as pool:
         for n in range(total):
             delay = start + n / rate - time.monotonic()
             if delay > 0:
@@ -202,19 +256,11 @@ def event_latency(stack, client, tokens, items, seconds, rate) -> dict:
             pool.submit(place, n)
     achieved = total / (time.monotonic() - start)
 
-    def created() -> dict[int, float]:
-        with db(stack, "orders") as conn:
-            rows = conn.execute(
-                "SELECT substring(subject from '#([0-9]+)')::bigint, created_at "
-                "FROM notifications_notification WHERE event_type = 'order.created'"
-            ).fetchall()
-        return {oid: at.timestamp() for oid, at in rows if oid in returned}
-
-    deadline = time.monotonic() + 20
-    seen = created()
+    deadline = time.monotonic() + 30
+    seen = notified(stack, returned)
     while len(seen) < len(returned) and time.monotonic() < deadline:
         time.sleep(0.5)
-        seen = created()
+        seen = notified(stack, returned)
     latencies = [(seen[oid] - returned[oid]) * 1000 for oid in seen]
     return {
         "target_rate": rate,
@@ -225,6 +271,46 @@ def event_latency(stack, client, tokens, items, seconds, rate) -> dict:
         "p50_ms": round(pct(latencies, 50), 1),
         "p99_ms": round(pct(latencies, 99), 1),
         "max_ms": round(max(latencies), 1) if latencies else None,
+    }
+
+
+def worker_max_rate(stack, client, tokens, items, orders=300) -> dict:
+    """The notifications worker's maximum sustained rate: with the worker stopped, place `orders`
+    orders; start it and time how fast it works off the backlog (its first to its last
+    `order.created` notification, each event's email task included)."""
+    worker = stack.worker("notifications")
+    worker.stop()
+    ids: list[int] = []
+    lock = threading.Lock()
+
+    def place(n: int) -> None:
+        rid, mid = items[(n * 13) % len(items)]
+        body = {
+            "restaurant_id": rid,
+            "items": [{"menu_item_id": mid, "quantity": 1}],
+            "delivery_address": "4 Backlog Ln",
+        }
+        status, data = client.post("/orders", body, tokens[n % len(tokens)])
+        if status == 201:
+            with lock:
+                ids.append(data["id"])
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(place, range(orders)))
+    time.sleep(2)  # every order.created is on the queue (relayed at commit)
+    stack.start_worker("notifications")
+    deadline = time.monotonic() + 120
+    seen = notified(stack, ids)
+    while len(seen) < len(ids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        seen = notified(stack, ids)
+    times = sorted(seen.values())
+    span = times[-1] - times[0] if len(times) > 1 else float("nan")
+    return {
+        "backlog": len(ids),
+        "handled": len(seen),
+        "seconds": round(span, 2),
+        "events_per_s": round((len(times) - 1) / span, 1) if span == span and span > 0 else None,
     }
 
 
@@ -393,10 +479,10 @@ def write_markdown(result: dict) -> None:
             r["orders_per_s"] >= 150 and r["orders_p99_ms"] <= 250 and o["errors"] == 0,
         ),
         row(
-            "event latency p50 / p99",
+            f"event latency p50 / p99 at {e['target_rate']:g} orders/s",
             "≤ 100 / ≤ 500 ms",
             f"{r['event_latency_p50_ms']} / {r['event_latency_p99_ms']} ms "
-            f"({e['notified']}/{e['orders']} notified)",
+            f"({e['notified']}/{e['orders']} notified, {e['achieved_rate']} orders/s sent)",
             r["event_latency_p50_ms"] <= 100
             and r["event_latency_p99_ms"] <= 500
             and e["notified"] == e["orders"],
@@ -414,10 +500,17 @@ def write_markdown(result: dict) -> None:
     ]
     for name, s in r["chart"].items():
         lines.append(f"| {name} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} | {s['errors']} |")
+    w = e["worker_max_rate"]
     lines += [
         "",
-        f"DB transactions per order (all bench databases, workers included, "
-        f"pg_stat_database xact_commit + xact_rollback): {o.get('db_transactions_per_order')}",
+        f"- Database queries per order, orders + catalog web processes (django-prometheus "
+        f"counters): {o.get('db_queries_per_order')}; transactions per order in every bench "
+        f"database, workers included (pg_stat_database): {o.get('db_transactions_per_order')}.",
+        f"- Notifications worker's maximum sustained rate: {w['events_per_s']} events/s "
+        f"({w['handled']}/{w['backlog']} queued `order.created` events worked off in "
+        f"{w['seconds']} s, each with its email task).",
+        f"- Before the event-latency run the workers took {e['drained_before_s']} s to work off "
+        "the POST /orders burst's events.",
         "",
     ]
     (RESULTS / "latest.md").write_text("\n".join(lines))
@@ -454,7 +547,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--orders-seconds", type=int, default=15)
     parser.add_argument("--event-seconds", type=int, default=15)
-    parser.add_argument("--event-rate", type=float, default=20)
+    parser.add_argument("--event-rate", type=float, default=50)
+    parser.add_argument("--backlog", type=int, default=300, help="orders for the worker's max rate")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment setting of every process (e.g. WORKER_CONCURRENCY=2); repeatable",
+    )
     parser.add_argument("--flow-seconds", type=int, default=30)
     args = parser.parse_args()
 
@@ -466,7 +567,10 @@ def main() -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="food-bench-"))
-    stack = Stack(workdir, catalog_copies=1, prefix="food_bench", extra_env=EXTRA_ENV)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    stack = Stack(
+        workdir, catalog_copies=1, prefix="food_bench", extra_env={**EXTRA_ENV, **overrides}
+    )
     began = time.monotonic()
     print(f"stack in {workdir}", flush=True)
     stack.prepare()
@@ -506,10 +610,18 @@ def main() -> None:
         orders["errors"] = orders["non_2xx"] + (1 if orders["socket_errors"] else 0)
         print(json.dumps(orders), flush=True)
 
-        time.sleep(5)  # let the workers catch up with the burst's events before measuring them
-        print(f"4. event latency at {args.event_rate} orders/s", flush=True)
+        # The burst left a backlog of events: measure latency only once the workers are idle.
+        drained = drain(stack)
+        print(
+            f"4. event latency at {args.event_rate} orders/s (drained in {drained} s)", flush=True
+        )
         events = event_latency(stack, client, customers, items, args.event_seconds, args.event_rate)
+        events["drained_before_s"] = drained
         print(json.dumps(events), flush=True)
+        print(f"4b. notifications worker's maximum rate ({args.backlog} events queued)", flush=True)
+        drain(stack)
+        events["worker_max_rate"] = worker_max_rate(stack, client, customers, items, args.backlog)
+        print(json.dumps(events["worker_max_rate"]), flush=True)
 
         print("5. full flow: place + pay, then reconcile", flush=True)
         flow = full_flow(stack, client, customers, items, args.flow_seconds)
@@ -522,7 +634,7 @@ def main() -> None:
                 ("WEB_THREADS", ""),
                 ("WORKER_CONCURRENCY", ""),
             )
-        }
+        } | {key: value for key, value in overrides.items()}
     finally:
         signal.alarm(0)
         stack.stop()
@@ -537,6 +649,8 @@ def main() -> None:
         "orders_p99_ms": orders["p99_ms"],
         "event_latency_p50_ms": events["p50_ms"],
         "event_latency_p99_ms": events["p99_ms"],
+        "notifications_worker_max_per_s": events["worker_max_rate"]["events_per_s"],
+        "db_queries_per_order": orders["db_queries_per_order"],
         "flow_errors": flow["errors"],
         "flow_reconciled": flow["reconciled"],
         "chart": {
@@ -568,9 +682,11 @@ def main() -> None:
             "events": events,
             "flow": flow,
         },
-        "db_queries_per_order": (
-            "not measured as queries (pg_stat_statements is not loaded); "
-            "scenarios.orders.db_transactions_per_order counts transactions"
+        "db_queries_note": (
+            "db_queries_per_order: SQL statements of the orders and catalog web processes "
+            "(django-prometheus counters) per order placed; the workers' statements are not in "
+            "it (they serve no metrics). scenarios.orders.db_transactions_per_order counts "
+            "transactions in every bench database, workers included (pg_stat_database)."
         ),
         "machine": machine(),
         "commit": git_commit(),
