@@ -6,6 +6,7 @@ rather than taken from a library because the gateway must consult the breakers o
 (see docs/architecture.md); the logic is a few dozen lines.
 """
 
+import functools
 import itertools
 import json
 import logging
@@ -83,7 +84,7 @@ class Upstream:
     base_url: str
     breaker: CircuitBreaker
 
-    @property
+    @functools.cached_property
     def host_port(self) -> tuple[str, int]:
         parsed = urllib3.util.parse_url(self.base_url)
         return parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)

@@ -8,7 +8,7 @@ import contextvars
 import logging
 import re
 import time
-import uuid
+import secrets
 
 HEADER = "X-Request-ID"
 META_KEY = "HTTP_X_REQUEST_ID"
@@ -21,7 +21,7 @@ access_log = logging.getLogger("food.access")
 
 def new_request_id() -> str:
     """Return a fresh request id."""
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 32 hex digits like uuid4().hex, for less CPU per request
 
 
 def clean_request_id(value: str | None) -> str:
