@@ -53,8 +53,10 @@ run-%: install ## one project on its own, e.g. `make run-catalog PORT=4002`
 	bin/serve $* $(PORT)
 
 bench: install ## the benchmark (≤ 10 min, loopback): bench/results/latest.{json,md,png}
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
 	$(VENV)/bin/pip install -q -r requirements/bench.txt
-	python bench/run.py
+	python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

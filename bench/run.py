@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gateway import compare_paths, summarize, wrk  # noqa: E402
+from gateway import compare_paths, group_cpu_seconds, summarize, wrk  # noqa: E402
 
 from tests.stack import WORKER_QUEUES, Stack  # noqa: E402
 
@@ -55,6 +55,8 @@ EXTRA_ENV = {
     "GATEWAY_RATE_LIMIT": "0",
     "LOG_LEVEL": "WARNING",
     "GATEWAY_ACCESS_LOG": "0",
+    # The workers as deployed (bin/worker's default), not the tests' single process.
+    "WORKER_CONCURRENCY": "2",
     "LOGIN_RATE_PER_IP": "100000/min",
     "LOGIN_RATE_PER_EMAIL": "100000/min",
 }
@@ -197,6 +199,14 @@ def orderable_items(stack: Stack) -> list[tuple[int, int]]:
 
 
 # -- scenario 3: POST /orders with wrk ---------------------------------------------------------
+def cpu_by_process(stack: Stack) -> dict[str, float]:
+    """Return the CPU seconds used so far by each process of the stack (its whole group)."""
+    return {
+        name: sum(group_cpu_seconds(p.proc.pid) for p in copies if p.proc is not None)
+        for name, copies in stack.processes.items()
+    }
+
+
 def orders_load(stack, workdir, tokens, items, seconds) -> dict:
     script = workdir / "orders.lua"
     script.write_text(
@@ -210,12 +220,21 @@ def orders_load(stack, workdir, tokens, items, seconds) -> dict:
         before_orders = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
     xact_before = xact_count(stack)
     queries_before = queries_served(stack)
+    cpu_before = cpu_by_process(stack)
     run = wrk(stack.gateway_url + "/orders", seconds, connections=32, script=str(script))
+    cpu_after = cpu_by_process(stack)
     queries_after = queries_served(stack)
     xact_after = xact_count(stack)
     with db(stack, "orders") as conn:
         placed = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0] - before_orders
     run["orders_in_db"] = placed
+    # CPU per order by process, what holds across machines (the workers' share includes the
+    # events of this burst they handled during the run, not the backlog left after it).
+    run["cpu_ms_per_order"] = {
+        name: round((cpu_after[name] - cpu_before.get(name, 0)) * 1000 / placed, 2)
+        for name in cpu_after
+        if placed
+    }
     run["db_queries_per_order"] = (
         round((queries_after - queries_before) / placed, 2) if placed else None
     )
@@ -501,7 +520,19 @@ def write_markdown(result: dict) -> None:
     for name, s in r["chart"].items():
         lines.append(f"| {name} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} | {s['errors']} |")
     w = e["worker_max_rate"]
+    cpu = o.get("cpu_ms_per_order", {})
+    low = e.get("at_low_rate")
+    if low:
+        lines += [
+            "",
+            f"Event latency at a lighter {low['target_rate']:g} orders/s "
+            f"({low['achieved_rate']} sent): p50 {low['p50_ms']} ms, p99 {low['p99_ms']} ms "
+            f"({low['notified']}/{low['orders']} notified).",
+        ]
     lines += [
+        "",
+        "CPU per order during POST /orders, by process (ms): "
+        + ", ".join(f"{name} {ms}" for name, ms in sorted(cpu.items(), key=lambda x: -x[1])),
         "",
         f"- Database queries per order, orders + catalog web processes (django-prometheus "
         f"counters): {o.get('db_queries_per_order')}; transactions per order in every bench "
@@ -548,6 +579,9 @@ def main() -> None:
     parser.add_argument("--orders-seconds", type=int, default=15)
     parser.add_argument("--event-seconds", type=int, default=15)
     parser.add_argument("--event-rate", type=float, default=50)
+    parser.add_argument(
+        "--event-low-rate", type=float, default=20, help="a second, lighter rate (0: skip it)"
+    )
     parser.add_argument("--backlog", type=int, default=300, help="orders for the worker's max rate")
     parser.add_argument(
         "--set",
@@ -618,6 +652,13 @@ def main() -> None:
         events = event_latency(stack, client, customers, items, args.event_seconds, args.event_rate)
         events["drained_before_s"] = drained
         print(json.dumps(events), flush=True)
+        if args.event_low_rate:
+            drain(stack)
+            print(f"4a. event latency at {args.event_low_rate} orders/s", flush=True)
+            events["at_low_rate"] = event_latency(
+                stack, client, customers, items, args.event_seconds, args.event_low_rate
+            )
+            print(json.dumps(events["at_low_rate"]), flush=True)
         print(f"4b. notifications worker's maximum rate ({args.backlog} events queued)", flush=True)
         drain(stack)
         events["worker_max_rate"] = worker_max_rate(stack, client, customers, items, args.backlog)
