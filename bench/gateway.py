@@ -4,7 +4,8 @@
 
 Starts its own stack (tests/stack.py) with a single catalog copy, writes an nginx reverse proxy
 with upstream keep-alive in front of that same copy, and runs `wrk -t2 -c32 --latency` against the
-three, interleaved round by round so the ratios hold on a noisy 2-core machine. Prints medians and
+three, interleaved round by round so the ratios hold on a noisy 2-core machine, plus direct and
+gateway with 2 connections (latency without queueing). Prints medians and
 the gateway's CPU time per request (read from /proc for its whole process group). Loopback only.
 """
 
@@ -140,6 +141,13 @@ def compare_paths(stack: Stack, workdir: Path, seconds: int, rounds: int, path: 
                         (group_cpu_seconds(gateway_pgid) - cpu_before) * 1000 / run["requests"]
                     )
                 results[name].append(run)
+            # The same two paths with 2 connections (one request in flight per wrk thread): the
+            # catalog is not saturated, so the p50 difference is the gateway's own latency rather
+            # than 32 connections queueing on one catalog process.
+            for name in ("direct", "gateway"):
+                results.setdefault(f"{name}_light", []).append(
+                    wrk(targets[name], seconds, connections=2)
+                )
     finally:
         nginx.stop()
     # The same list with the cache turned off: restart the catalog copy without it.
@@ -180,6 +188,10 @@ def summarize(results: dict) -> dict:
     summary["gateway_added_p50_ms"] = round(
         summary["gateway"]["p50_ms"] - summary["direct"]["p50_ms"], 3
     )
+    if "gateway_light" in summary:
+        summary["gateway_added_p50_ms_light"] = round(
+            summary["gateway_light"]["p50_ms"] - summary["direct_light"]["p50_ms"], 3
+        )
     summary["server"] = os.environ.get("HTTP_SERVER", "granian")
     summary["rounds"] = {name: [round(r["rps"]) for r in runs] for name, runs in results.items()}
     return summary

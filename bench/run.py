@@ -485,6 +485,12 @@ def write_markdown(result: dict) -> None:
             r["gateway_added_p50_ms"] <= 3,
         ),
         row(
+            "gateway_added_p50_ms with 2 connections (no queueing)",
+            "–",
+            r["gateway_added_p50_ms_2_connections"],
+            None,
+        ),
+        row(
             "gateway_cpu_ms_per_req",
             "≤ 0.4 ms",
             r["gateway_cpu_ms_per_req"],
@@ -684,6 +690,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "gateway_vs_nginx_ratio": get["gateway_vs_nginx_ratio"],
         "gateway_added_p50_ms": get["gateway_added_p50_ms"],
+        "gateway_added_p50_ms_2_connections": get.get("gateway_added_p50_ms_light"),
         "gateway_cpu_ms_per_req": round(get["gateway"]["gateway_cpu_ms_per_req"], 3),
         "cache_speedup": get["cache_speedup"],
         "orders_per_s": round(orders["rps"], 1),

@@ -7,8 +7,8 @@ The id is put on every log record (see `food_common.logging`), passed on outboun
 import contextvars
 import logging
 import re
-import time
 import secrets
+import time
 
 HEADER = "X-Request-ID"
 META_KEY = "HTTP_X_REQUEST_ID"
