@@ -94,10 +94,10 @@ def handler_state():
     """The test handler's switches and calls, reset around the test."""
     from tests import handlers
 
-    handlers.BROKEN["on"] = False
+    handlers.BROKEN.update(on=False, duplicate_note=False)
     handlers.CALLS.clear()
     yield handlers
-    handlers.BROKEN["on"] = False
+    handlers.BROKEN.update(on=False, duplicate_note=False)
     handlers.CALLS.clear()
 
 

@@ -246,6 +246,23 @@ def test_a_failing_handler_rolls_back_its_writes_and_its_inbox_entry(handler_sta
 
 
 @pytest.mark.django_db
+def test_a_handler_breaking_its_own_constraint_fails_and_is_not_taken_for_a_repeat(handler_state):
+    envelope = envelope_of()
+    handler_state.BROKEN["duplicate_note"] = True
+    failures = dispatch(envelope, "test-q")
+    assert [(name, error.split(":")[0]) for name, error in failures] == [
+        (HANDLER, "IntegrityError")
+    ]
+    assert "tests_note_once" in failures[0][1]
+    assert HandledNote.objects.count() == 0
+    assert InboxEntry.objects.count() == 0
+
+    handler_state.BROKEN["duplicate_note"] = False
+    assert dispatch(envelope, "test-q") == []
+    assert InboxEntry.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_dispatch_to_one_handler_only(handler_state):
     assert dispatch(envelope_of(), "test-q", only_handler="tests.handlers.other") == []
     assert handler_state.CALLS == []

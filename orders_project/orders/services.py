@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from rest_framework import status
 
+from food_common.db import violates
 from food_common.errors import DomainError, ErrorCode, ServiceUnavailable
 from food_common.events.bus import publish
 from food_common.http import UpstreamError
@@ -324,7 +325,7 @@ def _order_record(
         with transaction.atomic():
             order.save(force_insert=True)
     except IntegrityError as exc:
-        if idempotency_key is None or _violated_constraint(exc) != IDEMPOTENCY_CONSTRAINT:
+        if idempotency_key is None or not violates(exc, IDEMPOTENCY_CONSTRAINT):
             raise
         existing = _order_by_key(customer_id=customer_id, idempotency_key=idempotency_key)
         if existing is None:  # pragma: no cover - the row that blocked us was deleted since
@@ -388,14 +389,6 @@ def _remember_related(order: Order, name: str, objects: list) -> None:
     queryset._result_cache = list(objects)
     queryset._prefetch_done = True
     order.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
-
-
-def _violated_constraint(exc: IntegrityError) -> str | None:
-    diag = getattr(exc.__cause__, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    if name is None and IDEMPOTENCY_CONSTRAINT in str(exc):
-        return IDEMPOTENCY_CONSTRAINT
-    return name
 
 
 # -- status changes ----------------------------------------------------------------------------

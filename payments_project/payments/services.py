@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 
+from food_common.db import violates
 from food_common.errors import Conflict, DomainError, ErrorCode, ServiceUnavailable
 from food_common.events.bus import publish
 from food_common.http import UpstreamError
@@ -284,7 +285,7 @@ def _payment_start(
         with transaction.atomic():
             payment.save(force_insert=True)
     except IntegrityError as exc:
-        if _violated_constraint(exc) == ONE_PENDING_PER_ORDER:
+        if violates(exc, ONE_PENDING_PER_ORDER):
             raise PaymentInProgress() from None
         raise
     # Again, now that this attempt holds the order: a payment that succeeded (and left PENDING)
@@ -349,14 +350,6 @@ def _event_data(payment: Payment) -> dict:
         "customer_id": payment.customer_id,
         "customer_email": payment.customer_email,
     }
-
-
-def _violated_constraint(exc: IntegrityError) -> str | None:
-    diag = getattr(exc.__cause__, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    if name is None and ONE_PENDING_PER_ORDER in str(exc):
-        return ONE_PENDING_PER_ORDER
-    return name
 
 
 # -- refunds -----------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ from datetime import datetime
 from celery import current_app
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from food_common.events.models import InboxEntry, OutboxEvent
+from food_common.db import violates
+from food_common.events.models import INBOX_CONSTRAINT, InboxEntry, OutboxEvent
 from food_common.events.routing import queues_for
 from food_common.request_id import get_request_id
 
@@ -152,13 +153,20 @@ def dispatch(envelope: dict, queue: str, only_handler: str | None = None) -> lis
             continue
         try:
             with transaction.atomic():
-                _, first_time = InboxEntry.objects.get_or_create(
-                    event_id=event.id, handler=handler.name, defaults={"event_type": event.type}
+                # The inbox entry first, as a plain INSERT: a repeated delivery fails it on the
+                # unique constraint (waiting for a concurrent one to commit or roll back), and
+                # the transaction rolls back before the handler runs. One statement, where
+                # get_or_create took four (SELECT, SAVEPOINT, INSERT, RELEASE).
+                InboxEntry.objects.create(
+                    event_id=event.id, handler=handler.name, event_type=event.type
                 )
-                if not first_time:
-                    logger.info("event %s already handled by %s: skipped", event.id, handler.name)
-                    continue
                 handler.func(event)
+        except IntegrityError as exc:
+            if violates(exc, INBOX_CONSTRAINT):
+                logger.info("event %s already handled by %s: skipped", event.id, handler.name)
+                continue
+            logger.exception("handler %s failed on %s %s", handler.name, event.type, event.id)
+            failures.append((handler.name, f"{exc.__class__.__name__}: {exc}"))
         except Exception as exc:  # noqa: BLE001 - recorded, retried, then dead-lettered
             logger.exception("handler %s failed on %s %s", handler.name, event.type, event.id)
             failures.append((handler.name, f"{exc.__class__.__name__}: {exc}"))

@@ -47,6 +47,9 @@ class OutboxEvent(models.Model):
         }
 
 
+INBOX_CONSTRAINT = "events_inbox_once_per_handler"
+
+
 class InboxEntry(models.Model):
     """An event a handler has processed; the unique constraint makes every handler idempotent."""
 
@@ -58,9 +61,7 @@ class InboxEntry(models.Model):
     class Meta:
         verbose_name_plural = "inbox entries"
         constraints = [
-            models.UniqueConstraint(
-                fields=["event_id", "handler"], name="events_inbox_once_per_handler"
-            )
+            models.UniqueConstraint(fields=["event_id", "handler"], name=INBOX_CONSTRAINT)
         ]
 
     def __str__(self) -> str:

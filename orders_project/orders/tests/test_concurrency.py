@@ -55,13 +55,15 @@ def test_ten_concurrent_requests_with_one_key_make_one_order_and_one_event(
 
     monkeypatch.setattr(services, "publish", slow_publish)
     duplicates = []
-    violated_constraint = services._violated_constraint
+    violates = services.violates
 
-    def record_duplicate(exc):
-        duplicates.append(violated_constraint(exc))
-        return duplicates[-1]
+    def record_duplicate(exc, constraint):
+        if violates(exc, constraint):
+            duplicates.append(constraint)
+            return True
+        return False
 
-    monkeypatch.setattr(services, "_violated_constraint", record_duplicate)
+    monkeypatch.setattr(services, "violates", record_duplicate)
     clients = [api_client_as(CUSTOMER, ROLE_CUSTOMER) for _ in range(THREADS)]
 
     def place(client):
