@@ -109,7 +109,7 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 # Workers keep their database connection between tasks (Celery's default is a new connection per
 # task): closed every CELERY_DB_REUSE_MAX tasks, and between tasks when older than CONN_MAX_AGE
 # or broken (food_common.celery_app).
-CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+CELERY_DB_REUSE_MAX = 1000
 # Event handlers: retries with exponential backoff, then a dead letter.
 EVENT_MAX_RETRIES = env_int("EVENT_MAX_RETRIES", 5)
 EVENT_RETRY_BASE_SECONDS = env_float("EVENT_RETRY_BASE_SECONDS", 1.0)
