@@ -174,6 +174,27 @@ def notified(stack: Stack, order_ids) -> dict[int, float]:
     return {oid: at.timestamp() for oid, at in rows if oid in wanted}
 
 
+def wait_notified(stack: Stack, order_ids, timeout: float) -> dict[int, float]:
+    """Poll until every order in `order_ids` has its notification (or `timeout`); return them."""
+    deadline = time.monotonic() + timeout
+    seen = notified(stack, order_ids)
+    while len(seen) < len(order_ids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        seen = notified(stack, order_ids)
+    return seen
+
+
+def place_order(client, tokens, items, n: int, address: str) -> tuple[int, dict | None]:
+    """POST one order of one item for customer `n` (items and customers taken in turn)."""
+    rid, mid = items[(n * 31) % len(items)]
+    body = {
+        "restaurant_id": rid,
+        "items": [{"menu_item_id": mid, "quantity": 1}],
+        "delivery_address": address,
+    }
+    return client.post("/orders", body, tokens[n % len(tokens)])
+
+
 def drain(stack: Stack, timeout: float = 120) -> float:
     """Wait until every order has its `order.created` notification; return the seconds waited."""
     began = time.monotonic()
@@ -252,13 +273,7 @@ def event_latency(stack, client, tokens, items, seconds, rate) -> dict:
     lock = threading.Lock()
 
     def place(n: int) -> None:
-        rid, mid = items[(n * 31) % len(items)]
-        body = {
-            "restaurant_id": rid,
-            "items": [{"menu_item_id": mid, "quantity": 1}],
-            "delivery_address": "2 Latency Rd",
-        }
-        status, data = client.post("/orders", body, tokens[n % len(tokens)])
+        status, data = place_order(client, tokens, items, n, "2 Latency Rd")
         t0 = time.time()
         with lock:
             statuses.append(status)
@@ -275,11 +290,7 @@ def event_latency(stack, client, tokens, items, seconds, rate) -> dict:
             pool.submit(place, n)
     achieved = total / (time.monotonic() - start)
 
-    deadline = time.monotonic() + 30
-    seen = notified(stack, returned)
-    while len(seen) < len(returned) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        seen = notified(stack, returned)
+    seen = wait_notified(stack, returned, timeout=30)
     latencies = [(seen[oid] - returned[oid]) * 1000 for oid in seen]
     return {
         "target_rate": rate,
@@ -303,13 +314,7 @@ def worker_max_rate(stack, client, tokens, items, orders=300) -> dict:
     lock = threading.Lock()
 
     def place(n: int) -> None:
-        rid, mid = items[(n * 13) % len(items)]
-        body = {
-            "restaurant_id": rid,
-            "items": [{"menu_item_id": mid, "quantity": 1}],
-            "delivery_address": "4 Backlog Ln",
-        }
-        status, data = client.post("/orders", body, tokens[n % len(tokens)])
+        status, data = place_order(client, tokens, items, n, "4 Backlog Ln")
         if status == 201:
             with lock:
                 ids.append(data["id"])
@@ -318,11 +323,7 @@ def worker_max_rate(stack, client, tokens, items, orders=300) -> dict:
         list(pool.map(place, range(orders)))
     time.sleep(2)  # every order.created is on the queue (relayed at commit)
     stack.start_worker("notifications")
-    deadline = time.monotonic() + 120
-    seen = notified(stack, ids)
-    while len(seen) < len(ids) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        seen = notified(stack, ids)
+    seen = wait_notified(stack, ids, timeout=120)
     times = sorted(seen.values())
     span = times[-1] - times[0] if len(times) > 1 else float("nan")
     return {
