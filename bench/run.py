@@ -549,6 +549,12 @@ def write_markdown(result: dict) -> None:
         f"{w['seconds']} s, each with its email task).",
         f"- Before the event-latency run the workers took {e['drained_before_s']} s to work off "
         "the POST /orders burst's events.",
+        "- req/s of each round of the GET comparison (the spread; medians are in the tables): "
+        + "; ".join(
+            f"{name} {', '.join(str(x) for x in runs)}"
+            for name, runs in r["scenarios"]["get"]["summary"]["rounds"].items()
+        )
+        + ".",
         "",
     ]
     (RESULTS / "latest.md").write_text("\n".join(lines))
