@@ -161,13 +161,10 @@ def dispatch(envelope: dict, queue: str, only_handler: str | None = None) -> lis
                     event_id=event.id, handler=handler.name, event_type=event.type
                 )
                 handler.func(event)
-        except IntegrityError as exc:
-            if violates(exc, INBOX_CONSTRAINT):
+        except Exception as exc:  # noqa: BLE001 - recorded, retried, then dead-lettered
+            if isinstance(exc, IntegrityError) and violates(exc, INBOX_CONSTRAINT):
                 logger.info("event %s already handled by %s: skipped", event.id, handler.name)
                 continue
-            logger.exception("handler %s failed on %s %s", handler.name, event.type, event.id)
-            failures.append((handler.name, f"{exc.__class__.__name__}: {exc}"))
-        except Exception as exc:  # noqa: BLE001 - recorded, retried, then dead-lettered
             logger.exception("handler %s failed on %s %s", handler.name, event.type, event.id)
             failures.append((handler.name, f"{exc.__class__.__name__}: {exc}"))
     return failures
