@@ -1,8 +1,11 @@
 """Writes of notifications: create one per event and recipient, send it, send it again.
 
-Sending happens in the `notifications.send` task, queued after the transaction that wrote the
-notification commits, so a rolled-back event handler never sends anything and a slow mail server
-never holds up the event's inbox transaction.
+Sending happens only after the transaction that wrote the notification commits, so a rolled-back
+event handler never sends anything and a slow mail server never holds up the event's inbox
+transaction. A notification written by an event handler is sent right then by the same worker
+(one Celery task per event instead of two: bench/README.md); a failed attempt is retried by the
+`notifications.send` task, and a worker that dies before sending leaves the row PENDING for the
+stale sweep. "Send again" from the admin queues that task.
 """
 
 import logging
@@ -51,8 +54,25 @@ def notification_create_for_event(*, event: Event) -> Notification | None:
         },
     )
     if created:
-        _send_after_commit(notification)
+        notification_id = notification.pk
+        # robust: whatever happens while sending must not fail a handler that already committed;
+        # the row stays PENDING and the stale sweep queues it again.
+        transaction.on_commit(lambda: _send_now(notification_id), robust=True)
     return notification
+
+
+def _send_now(notification_id: int) -> None:
+    """Make the first attempt here; leave a failure to the send task's retries."""
+    from notifications.tasks import max_retries, queue_send  # tasks imports this module
+
+    try:
+        notification_send(notification_id=notification_id, last_attempt=max_retries() == 0)
+    except NotificationNotSent as exc:
+        if max_retries() > 0:
+            logger.warning(
+                "notification %s not sent (%s), retry queued", notification_id, exc.error
+            )
+            queue_send(notification_id, failed_attempts=1)
 
 
 def notification_send(*, notification_id: int, last_attempt: bool = False) -> Notification | None:

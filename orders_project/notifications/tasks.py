@@ -25,10 +25,17 @@ def retry_delay(retries: int) -> float:
     return min(base * (2**retries), cap)
 
 
-def queue_send(notification_id: int) -> None:
-    """Queue the sending of one notification on the notifications worker."""
+def queue_send(notification_id: int, *, failed_attempts: int = 0) -> None:
+    """Queue the sending of one notification on the notifications worker.
+
+    After `failed_attempts` attempts made elsewhere, the task starts as their retry: with that
+    retry count and its backoff, so the attempts add up to NOTIFICATION_MAX_RETRIES + 1 in all.
+    """
+    retry = {}
+    if failed_attempts:
+        retry = {"retries": failed_attempts, "countdown": retry_delay(failed_attempts - 1)}
     send_notification.apply_async(
-        args=[notification_id], queue=QUEUE, headers={"request_id": get_request_id()}
+        args=[notification_id], queue=QUEUE, headers={"request_id": get_request_id()}, **retry
     )
 
 

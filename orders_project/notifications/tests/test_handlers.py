@@ -1,12 +1,14 @@
 """Events reach the handlers through the real bus dispatch, inbox included."""
 
 import pytest
+from django.core import mail
 
 from food_common.events.bus import Event, dispatch
 from food_common.events.models import InboxEntry
 from notifications import services
 from notifications.models import Notification, NotificationStatus
 from notifications.tests.factories import CUSTOMER, EVENTS, envelope, order_created_data
+from notifications.tests.fakes import failing_send_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -37,17 +39,55 @@ def test_each_event_gives_its_customer_one_notification_sent_after_commit(
     assert notification.recipient_email == "ann@example.com"
     assert notification.channel == "email"
     assert notification.subject == SUBJECTS[event_type]
-    assert notification.status == NotificationStatus.PENDING
-    assert notification.attempts == 0
+    # Sent by the worker itself once the handler committed: no send task queued.
     assert len(callbacks) == 1
+    assert notification.status == NotificationStatus.SENT
+    assert notification.attempts == 1
+    assert [(m.subject, m.to) for m in mail.outbox] == [(SUBJECTS[event_type], ["ann@example.com"])]
+    assert queued == []
+
+
+def test_a_failed_first_attempt_is_recorded_and_left_to_the_send_tasks_retries(
+    django_capture_on_commit_callbacks, queued, monkeypatch, settings
+):
+    settings.NOTIFICATION_RETRY_BASE_SECONDS = 2.0
+    monkeypatch.setattr(services, "send_mail", failing_send_mail([]))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        failures = dispatch(envelope("order.created", order_created_data()), "notifications")
+
+    assert failures == []  # the event is handled; the email is the send task's business now
+    notification = Notification.objects.get()
+    assert notification.status == NotificationStatus.PENDING
+    assert notification.attempts == 1
+    assert notification.last_error == "MailServerDown: connection refused"
+    assert mail.outbox == []
+    # Queued as the first retry: the retry count and the backoff go on from the attempt made.
     assert queued == [
         {
             "args": [notification.id],
             "kwargs": None,
             "queue": "notifications",
             "headers": {"request_id": "-"},
+            "retries": 1,
+            "countdown": 2.0,
         }
     ]
+
+
+def test_with_no_retries_a_failed_first_attempt_is_final(
+    django_capture_on_commit_callbacks, queued, monkeypatch, settings
+):
+    settings.NOTIFICATION_MAX_RETRIES = 0
+    monkeypatch.setattr(services, "send_mail", failing_send_mail([]))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatch(envelope("order.created", order_created_data()), "notifications")
+
+    notification = Notification.objects.get()
+    assert notification.status == NotificationStatus.FAILED
+    assert notification.attempts == 1
+    assert queued == []
 
 
 @pytest.mark.parametrize("event_type", list(EVENTS))
@@ -64,7 +104,7 @@ def test_a_repeated_delivery_creates_and_sends_nothing_more(
     assert failures == []
     assert Notification.objects.count() == 1
     assert callbacks == []
-    assert len(queued) == 1
+    assert len(mail.outbox) == 1
 
 
 def test_the_send_is_only_scheduled_not_run_inside_the_handler(
@@ -74,7 +114,8 @@ def test_the_send_is_only_scheduled_not_run_inside_the_handler(
         dispatch(envelope("order.created", order_created_data()), "notifications")
 
     assert len(callbacks) == 1
-    assert queued == []  # nothing left before the commit
+    assert mail.outbox == []  # nothing sent before the commit
+    assert Notification.objects.get().status == NotificationStatus.PENDING
 
 
 def test_order_confirmation_lists_the_items_and_the_total():
@@ -142,4 +183,4 @@ def test_the_same_event_never_notifies_twice_even_past_the_inbox(
 
     assert first == second
     assert Notification.objects.count() == 1
-    assert len(queued) == 1
+    assert len(mail.outbox) == 1

@@ -20,25 +20,9 @@ from notifications.tasks import (
     send_notification,
 )
 from notifications.tests.factories import NotificationFactory
+from notifications.tests.fakes import failing_send_mail
 
 pytestmark = pytest.mark.django_db
-
-
-class MailServerDown(ConnectionError):
-    pass
-
-
-def failing_send_mail(calls: list, failures: int | None = None):
-    """Return a send_mail that raises for the first `failures` calls (all if None)."""
-    real_send_mail = services.send_mail
-
-    def send_mail(*args, **kwargs):
-        calls.append(args)
-        if failures is None or len(calls) <= failures:
-            raise MailServerDown("connection refused")
-        return real_send_mail(*args, **kwargs)
-
-    return send_mail
 
 
 def test_sends_the_email_once_and_marks_it_sent():
