@@ -6,6 +6,7 @@ stop that Redis and never touches the machine's shared one.
 """
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,11 +31,39 @@ SERVICES = ("auth", "catalog", "orders", "payments", "gateway")
 WORKER_QUEUES = {"orders": "orders", "notifications": "orders", "payments": "payments"}
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """Return a TCP port nobody listens on right now, never the same one twice in this process.
+
+    Asking the kernel for port 0 can hand the same port out twice once the probe socket is
+    closed, and it hands out ports of the ephemeral range, where every outgoing connection takes
+    its local port: either can be taken before our server binds it ("Address already in use").
+    So: a random port below the ephemeral range that binds now and was not handed out before.
+    """
+    ephemeral = _ephemeral_ports()
+    low, high = (10000, ephemeral.start) if ephemeral.start > 11000 else (ephemeral.stop, 65536)
+    for _ in range(1000):
+        port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port between {low} and {high}")
 
 
 class Process:
