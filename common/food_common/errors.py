@@ -55,6 +55,18 @@ class Conflict(DomainError):
     default_detail = "The request conflicts with the current state."
 
 
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = ErrorCode.NOT_FOUND
+    default_detail = "Not found."
+
+
+class BadGateway(DomainError):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = ErrorCode.BAD_GATEWAY
+    default_detail = "A service this request needs gave an answer that cannot be used."
+
+
 class ServiceUnavailable(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = ErrorCode.UPSTREAM_UNAVAILABLE

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from rest_framework import status
 
 from food_common.db import violates
-from food_common.errors import DomainError, ErrorCode, ServiceUnavailable
+from food_common.errors import BadGateway, DomainError, ErrorCode, NotFound, ServiceUnavailable
 from food_common.events.bus import publish
 from food_common.http import UpstreamError
 from orders import clients
@@ -65,15 +65,11 @@ class IdempotencyKeyReused(DomainError):
     default_detail = "This Idempotency-Key was already used for a different order; use a new key for a new order."
 
 
-class CatalogBadGateway(DomainError):
-    status_code = status.HTTP_502_BAD_GATEWAY
-    default_code = ErrorCode.BAD_GATEWAY
+class CatalogBadGateway(BadGateway):
     default_detail = "The catalog gave an answer the order service cannot use."
 
 
-class OrderNotFound(DomainError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = ErrorCode.NOT_FOUND
+class OrderNotFound(NotFound):
     default_detail = "Order not found."
 
 

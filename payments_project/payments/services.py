@@ -27,7 +27,14 @@ from django.utils import timezone
 from rest_framework import status
 
 from food_common.db import violates
-from food_common.errors import Conflict, DomainError, ErrorCode, ServiceUnavailable
+from food_common.errors import (
+    BadGateway,
+    Conflict,
+    DomainError,
+    ErrorCode,
+    NotFound,
+    ServiceUnavailable,
+)
 from food_common.events.bus import publish
 from food_common.http import UpstreamError
 from payments import clients
@@ -76,9 +83,7 @@ class Retryable:
     """
 
 
-class OrderNotFound(DomainError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = ErrorCode.NOT_FOUND
+class OrderNotFound(NotFound):
     default_detail = "Order not found."
 
 
@@ -103,9 +108,7 @@ class OrdersUnavailable(Retryable, ServiceUnavailable):
     default_detail = "The orders service is unavailable, so nothing was charged; try again shortly."
 
 
-class OrdersBadGateway(Retryable, DomainError):
-    status_code = status.HTTP_502_BAD_GATEWAY
-    default_code = ErrorCode.BAD_GATEWAY
+class OrdersBadGateway(Retryable, BadGateway):
     default_detail = "The orders service gave an answer payments cannot use; nothing was charged."
 
 
@@ -118,8 +121,7 @@ class ProviderTimedOut(DomainError):
     )
 
 
-class ProviderFailed(DomainError):
-    status_code = status.HTTP_502_BAD_GATEWAY
+class ProviderFailed(BadGateway):
     default_code = PaymentErrorCode.PROVIDER_ERROR
     default_detail = (
         "The payment provider could not be reached. The payment is marked FAILED; to try again, "
@@ -127,9 +129,7 @@ class ProviderFailed(DomainError):
     )
 
 
-class PaymentNotFound(DomainError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = ErrorCode.NOT_FOUND
+class PaymentNotFound(NotFound):
     default_detail = "Payment not found."
 
 
@@ -138,8 +138,7 @@ class PaymentNotRefundable(Conflict):
     default_detail = "Only a succeeded payment can be refunded."
 
 
-class RefundFailed(DomainError):
-    status_code = status.HTTP_502_BAD_GATEWAY
+class RefundFailed(BadGateway):
     default_code = PaymentErrorCode.PROVIDER_ERROR
     default_detail = "The payment provider did not refund the payment."
 
