@@ -3,6 +3,9 @@
 Enable with `-p food_common.pytest_plugin` (each project's pytest.ini does).
 """
 
+import itertools
+import uuid
+
 import pytest
 
 
@@ -47,3 +50,78 @@ def api_client_as():
         return client
 
     return build
+
+
+@pytest.fixture
+def no_relay(monkeypatch):
+    """Keep committed events in the outbox instead of sending them to the shared broker; return
+    the list of the events the commits would have relayed."""
+    sent = []
+
+    def relay(event):
+        sent.append(event)
+        return True
+
+    monkeypatch.setattr("food_common.events.bus.relay", relay)
+    return sent
+
+
+# The callers of every project's tests, with the ids of food_common.testing. A project overrides
+# one by defining a fixture of the same name in its conftest.
+@pytest.fixture
+def customer(api_client_as):
+    from food_common.authentication import ROLE_CUSTOMER
+    from food_common.testing import CUSTOMER
+
+    return api_client_as(CUSTOMER, ROLE_CUSTOMER)
+
+
+@pytest.fixture
+def other_customer(api_client_as):
+    from food_common.authentication import ROLE_CUSTOMER
+    from food_common.testing import OTHER_CUSTOMER
+
+    return api_client_as(OTHER_CUSTOMER, ROLE_CUSTOMER)
+
+
+@pytest.fixture
+def owner(api_client_as):
+    from food_common.authentication import ROLE_RESTAURANT_OWNER
+    from food_common.testing import OWNER
+
+    return api_client_as(OWNER, ROLE_RESTAURANT_OWNER)
+
+
+@pytest.fixture
+def other_owner(api_client_as):
+    from food_common.authentication import ROLE_RESTAURANT_OWNER
+    from food_common.testing import OTHER_OWNER
+
+    return api_client_as(OTHER_OWNER, ROLE_RESTAURANT_OWNER)
+
+
+@pytest.fixture
+def admin(api_client_as):
+    from food_common.authentication import ROLE_ADMIN
+    from food_common.testing import ADMIN
+
+    return api_client_as(ADMIN, ROLE_ADMIN)
+
+
+_cache_run = f"test-{uuid.uuid4().hex[:8]}"
+_cache_tests = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Give each test its own key prefix in the shared Redis, and delete its keys afterwards."""
+    from django.core.cache import caches
+
+    prefix = f"{settings.SERVICE_NAME}-{_cache_run}-{next(_cache_tests)}"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
+    test_cache = caches["default"]
+    yield
+    try:
+        test_cache.delete_pattern("*")  # only this test's keys: the pattern carries the prefix
+    except Exception:  # noqa: BLE001, S110 - a test that broke Redis on purpose
+        pass

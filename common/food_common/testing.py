@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 TEST_KID = "test-key-1"
+# The users of every project's tests (the pytest plugin's `customer`, `owner`... fixtures).
+OWNER, OTHER_OWNER, CUSTOMER, OTHER_CUSTOMER, ADMIN = 101, 102, 201, 202, 301
 
 
 @lru_cache(maxsize=1)

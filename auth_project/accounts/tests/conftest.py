@@ -1,8 +1,5 @@
-import uuid
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts import keys
@@ -31,22 +28,6 @@ def _test_signing_key(settings, jwt_key_file, tmp_path):
     get_verifier.cache_clear()
     yield
     get_verifier.cache_clear()
-
-
-@pytest.fixture(autouse=True)
-def _own_cache_keys(settings):
-    """Keep throttle counters under a prefix of this test's own, and delete only those after it."""
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"auth-test-{uuid.uuid4().hex}"}
-    }
-    yield
-    cache.delete_pattern("*")
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    """Hash passwords cheaply: the real hasher takes most of a second per login on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -6,14 +6,14 @@ from factory.django import DjangoModelFactory
 from catalog.models import Cuisine, MenuItem, Restaurant
 
 # User ids (the `sub` of the test tokens) of the callers the tests play.
-OWNER_A, OWNER_B, CUSTOMER, ADMIN = 101, 102, 201, 301
+from food_common.testing import ADMIN, CUSTOMER, OTHER_OWNER, OWNER  # noqa: F401 - used by the tests
 
 
 class RestaurantFactory(DjangoModelFactory):
     class Meta:
         model = Restaurant
 
-    owner_id = OWNER_A
+    owner_id = OWNER
     name = factory.Sequence(lambda n: f"Restaurant {n:04d}")
     description = "Fresh food, delivered."
     cuisine = Cuisine.ITALIAN

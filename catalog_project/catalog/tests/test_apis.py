@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from catalog.models import Cuisine, MenuItem, Restaurant
-from catalog.tests.factories import ADMIN, OWNER_A, MenuItemFactory, RestaurantFactory
+from catalog.tests.factories import ADMIN, OWNER, MenuItemFactory, RestaurantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +45,8 @@ def test_list_filters_by_search_cuisine_and_is_open(api_client):
     assert ids(is_open="true", search="o", cuisine="italian") == {pizza.id}
 
 
-def test_create_makes_the_caller_the_owner(owner_a):
-    response = owner_a.post(
+def test_create_makes_the_caller_the_owner(owner):
+    response = owner.post(
         "/restaurants",
         {"name": "Curry House", "cuisine": "indian", "address": "1 High St", "owner_id": 999},
         format="json",
@@ -54,9 +54,9 @@ def test_create_makes_the_caller_the_owner(owner_a):
 
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["owner_id"] == OWNER_A
+    assert body["owner_id"] == OWNER
     assert body["is_open"] is True
-    assert Restaurant.objects.get(pk=body["id"]).owner_id == OWNER_A
+    assert Restaurant.objects.get(pk=body["id"]).owner_id == OWNER
 
 
 def test_admin_creating_a_restaurant_becomes_its_owner(admin):
@@ -86,14 +86,14 @@ def test_detail_carries_the_whole_menu_and_is_open(api_client):
     assert body["menu"][1]["currency"] == "EUR"
 
 
-def test_owner_updates_and_deletes_a_restaurant(owner_a):
+def test_owner_updates_and_deletes_a_restaurant(owner):
     restaurant = RestaurantFactory()
     MenuItemFactory(restaurant=restaurant)
 
-    patched = owner_a.patch(
+    patched = owner.patch(
         f"/restaurants/{restaurant.id}", {"name": "New Name", "is_open": False}, format="json"
     )
-    deleted = owner_a.delete(f"/restaurants/{restaurant.id}")
+    deleted = owner.delete(f"/restaurants/{restaurant.id}")
 
     assert patched.status_code == 200
     assert (patched.json()["name"], patched.json()["is_open"]) == ("New Name", False)
@@ -102,18 +102,18 @@ def test_owner_updates_and_deletes_a_restaurant(owner_a):
     assert not MenuItem.objects.exists()
 
 
-def test_menu_item_lifecycle(owner_a, api_client):
+def test_menu_item_lifecycle(owner, api_client):
     restaurant = RestaurantFactory()
-    created = owner_a.post(
+    created = owner.post(
         f"/restaurants/{restaurant.id}/menu",
         {"name": "Lasagne", "price": "12.90", "category": "Mains"},
         format="json",
     )
     item_url = f"/restaurants/{restaurant.id}/menu/{created.json()['id']}"
 
-    patched = owner_a.patch(item_url, {"price": "13.50", "is_available": False}, format="json")
+    patched = owner.patch(item_url, {"price": "13.50", "is_available": False}, format="json")
     menu = api_client.get(f"/restaurants/{restaurant.id}/menu")
-    deleted = owner_a.delete(item_url)
+    deleted = owner.delete(item_url)
 
     assert created.status_code == 201, created.json()
     assert created.json()["restaurant_id"] == restaurant.id
@@ -157,19 +157,19 @@ def test_bulk_menu_read_takes_a_constant_number_of_queries(api_client, django_as
         api_client.get(f"/restaurants/{restaurant.id}/menu", {"ids": ids})
 
 
-def test_menu_item_names_are_unique_per_restaurant_ignoring_case(owner_a):
+def test_menu_item_names_are_unique_per_restaurant_ignoring_case(owner):
     restaurant = RestaurantFactory()
     MenuItemFactory(restaurant=restaurant, name="Pad Thai")
     MenuItemFactory(name="Green Curry")  # same name elsewhere is fine
     other = MenuItemFactory(restaurant=restaurant, name="Tom Yum")
 
-    duplicate = owner_a.post(
+    duplicate = owner.post(
         f"/restaurants/{restaurant.id}/menu", {"name": "pad thai", "price": "9"}, format="json"
     )
-    elsewhere = owner_a.post(
+    elsewhere = owner.post(
         f"/restaurants/{restaurant.id}/menu", {"name": "Green Curry", "price": "9"}, format="json"
     )
-    renamed = owner_a.patch(
+    renamed = owner.patch(
         f"/restaurants/{restaurant.id}/menu/{other.id}", {"name": "PAD THAI"}, format="json"
     )
 
@@ -179,11 +179,11 @@ def test_menu_item_names_are_unique_per_restaurant_ignoring_case(owner_a):
     assert renamed.status_code == 400
 
 
-def test_item_of_another_restaurant_is_not_found_under_this_one(owner_a):
+def test_item_of_another_restaurant_is_not_found_under_this_one(owner):
     mine = RestaurantFactory()
     foreign_item = MenuItemFactory(restaurant=RestaurantFactory())
 
-    response = owner_a.patch(
+    response = owner.patch(
         f"/restaurants/{mine.id}/menu/{foreign_item.id}", {"price": "1.00"}, format="json"
     )
 

@@ -108,15 +108,13 @@ API_WRITES = {
 
 @transactional
 @pytest.mark.parametrize("write", API_WRITES)
-def test_api_writes_are_visible_on_the_next_read(api_client, owner_a, write):
+def test_api_writes_are_visible_on_the_next_read(api_client, owner, write):
     restaurant = RestaurantFactory(name="BBB")
     item = MenuItemFactory(restaurant=restaurant, name="Old Dish")
     before = snapshot(api_client, restaurant.id)
     method, path, body = API_WRITES[write]
 
-    response = getattr(owner_a, method)(
-        path.format(r=restaurant.id, i=item.id), body, format="json"
-    )
+    response = getattr(owner, method)(path.format(r=restaurant.id, i=item.id), body, format="json")
 
     assert response.status_code in (200, 201, 204)
     assert fresh(api_client, restaurant.id) != before
@@ -240,16 +238,16 @@ def test_reads_bypass_the_cache_when_redis_is_down(api_client, redis_down):
 
 
 @transactional
-def test_writes_succeed_when_redis_is_down(owner_a, redis_down, caplog):
-    created = owner_a.post(
+def test_writes_succeed_when_redis_is_down(owner, redis_down, caplog):
+    created = owner.post(
         "/restaurants", {"name": "Offline", "cuisine": "thai", "address": "1 Rd"}, format="json"
     )
     restaurant_id = created.json()["id"]
-    item = owner_a.post(
+    item = owner.post(
         f"/restaurants/{restaurant_id}/menu", {"name": "Dish", "price": "3"}, format="json"
     )
-    patched = owner_a.patch(f"/restaurants/{restaurant_id}", {"is_open": False}, format="json")
-    deleted = owner_a.delete(f"/restaurants/{restaurant_id}")
+    patched = owner.patch(f"/restaurants/{restaurant_id}", {"is_open": False}, format="json")
+    deleted = owner.delete(f"/restaurants/{restaurant_id}")
 
     assert (created.status_code, item.status_code, patched.status_code, deleted.status_code) == (
         201,

@@ -3,7 +3,7 @@
 import pytest
 
 from catalog.models import MenuItem, Restaurant
-from catalog.tests.factories import OWNER_A, MenuItemFactory, RestaurantFactory
+from catalog.tests.factories import OWNER, MenuItemFactory, RestaurantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,14 +29,14 @@ MATRIX = {
     ),
     "delete item": ("delete", "/restaurants/{r}/menu/{i}", None, (401, 403, 204, 403, 204)),
 }
-CALLERS = ["anonymous", "customer", "owner_a", "owner_b", "admin"]
+CALLERS = ["anonymous", "customer", "owner", "other_owner", "admin"]
 
 
 @pytest.mark.parametrize("caller_index,caller", list(enumerate(CALLERS)))
 @pytest.mark.parametrize("endpoint", MATRIX)
 def test_write_permissions(request, endpoint, caller_index, caller):
     method, path, body, expected = MATRIX[endpoint]
-    restaurant = RestaurantFactory(owner_id=OWNER_A)
+    restaurant = RestaurantFactory(owner_id=OWNER)
     item = MenuItemFactory(restaurant=restaurant)
     before = (
         list(Restaurant.objects.values().order_by("id")),

@@ -21,14 +21,14 @@ def assert_error(response, status=400, field=None):
 @pytest.mark.parametrize(
     "price", ["-1", "0", "0.00", "abc", "", None, "1.234", "1e10", "NaN", "Infinity", "1000000"]
 )
-def test_bad_prices_are_refused(owner_a, price):
+def test_bad_prices_are_refused(owner, price):
     restaurant = RestaurantFactory()
     item = MenuItemFactory(restaurant=restaurant)
 
-    created = owner_a.post(
+    created = owner.post(
         f"/restaurants/{restaurant.id}/menu", {**VALID_ITEM, "price": price}, format="json"
     )
-    patched = owner_a.patch(
+    patched = owner.patch(
         f"/restaurants/{restaurant.id}/menu/{item.id}", {"price": price}, format="json"
     )
 
@@ -49,13 +49,13 @@ def test_bad_prices_are_refused(owner_a, price):
         ({"is_open": "maybe"}, "is_open"),
     ],
 )
-def test_bad_restaurant_fields_are_refused(owner_a, change, field):
+def test_bad_restaurant_fields_are_refused(owner, change, field):
     restaurant = RestaurantFactory()
 
     assert_error(
-        owner_a.post("/restaurants", {**VALID_RESTAURANT, **change}, format="json"), field=field
+        owner.post("/restaurants", {**VALID_RESTAURANT, **change}, format="json"), field=field
     )
-    assert_error(owner_a.patch(f"/restaurants/{restaurant.id}", change, format="json"), field=field)
+    assert_error(owner.patch(f"/restaurants/{restaurant.id}", change, format="json"), field=field)
 
 
 @pytest.mark.parametrize(
@@ -68,18 +68,18 @@ def test_bad_restaurant_fields_are_refused(owner_a, change, field):
         ({"is_available": "perhaps"}, "is_available"),
     ],
 )
-def test_bad_menu_item_fields_are_refused(owner_a, change, field):
+def test_bad_menu_item_fields_are_refused(owner, change, field):
     restaurant = RestaurantFactory()
-    response = owner_a.post(
+    response = owner.post(
         f"/restaurants/{restaurant.id}/menu", {**VALID_ITEM, **change}, format="json"
     )
     assert_error(response, field=field)
 
 
-def test_missing_fields_malformed_json_and_non_object_bodies_are_refused(owner_a):
-    assert_error(owner_a.post("/restaurants", {}, format="json"), field="name")
-    assert_error(owner_a.post("/restaurants", "{not json", content_type="application/json"))
-    assert_error(owner_a.post("/restaurants", [VALID_RESTAURANT], format="json"))
+def test_missing_fields_malformed_json_and_non_object_bodies_are_refused(owner):
+    assert_error(owner.post("/restaurants", {}, format="json"), field="name")
+    assert_error(owner.post("/restaurants", "{not json", content_type="application/json"))
+    assert_error(owner.post("/restaurants", [VALID_RESTAURANT], format="json"))
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,9 @@ from datetime import UTC, datetime
 import factory
 from factory.django import DjangoModelFactory
 
-from notifications.models import Notification
-
 # User ids (the `sub` of the test tokens) of the customers the tests play.
-CUSTOMER, OTHER_CUSTOMER = 201, 202
+from food_common.testing import CUSTOMER, OTHER_CUSTOMER  # noqa: F401 - used by the tests
+from notifications.models import Notification
 
 
 def envelope(event_type: str, data: dict, *, event_id: str | None = None) -> dict:

@@ -1,16 +1,7 @@
 import pytest
 
-from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER
 from orders import clients
-from orders.tests.factories import (
-    ADMIN,
-    CUSTOMER,
-    OTHER_CUSTOMER,
-    OTHER_OWNER,
-    OTHER_RESTAURANT,
-    OWNER,
-    RESTAURANT,
-)
+from orders.tests.factories import OTHER_OWNER, OTHER_RESTAURANT, OWNER, RESTAURANT
 from orders.tests.fakes import FakeCatalog
 
 
@@ -28,48 +19,6 @@ def catalog(monkeypatch) -> FakeCatalog:
     fake.add_item(OTHER_RESTAURANT, 9, "Ramen", "12.00")
     monkeypatch.setattr(clients, "catalog_client", lambda: fake)
     return fake
-
-
-@pytest.fixture
-def no_relay(monkeypatch):
-    """Committed events stay in the outbox instead of going to the shared Redis broker.
-
-    Relaying is the shared package's business (tested there); it only runs on commit, so only
-    tests with real transactions (django_db(transaction=True)) need this.
-    """
-    sent = []
-
-    def relay(event):
-        sent.append(event)
-        return True
-
-    monkeypatch.setattr("food_common.events.bus.relay", relay)
-    return sent
-
-
-@pytest.fixture
-def customer(api_client_as):
-    return api_client_as(CUSTOMER, ROLE_CUSTOMER)
-
-
-@pytest.fixture
-def other_customer(api_client_as):
-    return api_client_as(OTHER_CUSTOMER, ROLE_CUSTOMER)
-
-
-@pytest.fixture
-def owner(api_client_as):
-    return api_client_as(OWNER, ROLE_RESTAURANT_OWNER)
-
-
-@pytest.fixture
-def other_owner(api_client_as):
-    return api_client_as(OTHER_OWNER, ROLE_RESTAURANT_OWNER)
-
-
-@pytest.fixture
-def admin(api_client_as):
-    return api_client_as(ADMIN, ROLE_ADMIN)
 
 
 @pytest.fixture(autouse=True)

@@ -3,10 +3,10 @@ from decimal import Decimal
 import factory
 from factory.django import DjangoModelFactory
 
+# User ids (the `sub` of the test tokens) of the callers the tests play.
+from food_common.testing import ADMIN, CUSTOMER, OTHER_CUSTOMER, OTHER_OWNER, OWNER  # noqa: F401
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 
-# User ids (the `sub` of the test tokens) of the callers the tests play.
-CUSTOMER, OTHER_CUSTOMER, OWNER, OTHER_OWNER, ADMIN = 201, 202, 101, 102, 301
 RESTAURANT, OTHER_RESTAURANT = 11, 12
 
 

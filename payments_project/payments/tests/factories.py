@@ -5,10 +5,9 @@ from decimal import Decimal
 import factory
 from factory.django import DjangoModelFactory
 
-from payments.models import Payment, PaymentStatus
-
 # User ids (the `sub` of the test tokens) of the callers the tests play.
-CUSTOMER, OTHER_CUSTOMER, OWNER, ADMIN = 201, 202, 101, 301
+from food_common.testing import ADMIN, CUSTOMER, OTHER_CUSTOMER, OWNER  # noqa: F401
+from payments.models import Payment, PaymentStatus
 
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
