@@ -64,6 +64,15 @@ class Api:
         return {"email": email, "password": password, **reply.json()}
 
 
+def waits_on_lock(conn, table: str) -> bool:
+    """True once another session waits for a lock on `table` (the worker is blocked mid-task)."""
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM pg_locks WHERE relation = %s::regclass AND NOT granted", [table]
+        ).fetchone()
+    )
+
+
 def wait_for(predicate, timeout: float = 20, interval: float = 0.3, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

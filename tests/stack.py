@@ -52,6 +52,8 @@ def free_port() -> int:
     """
     ephemeral = _ephemeral_ports()
     low, high = (10000, ephemeral.start) if ephemeral.start > 11000 else (ephemeral.stop, 65536)
+    if high - low < 1000:  # the ephemeral range covers nearly every port: take what is left
+        low, high = 1024, 65536
     for _ in range(1000):
         port = random.randrange(low, high)
         if port in _handed_out:
@@ -195,6 +197,10 @@ class Stack:
     def database(self, service: str) -> str:
         return f"{self.prefix}_{service}"
 
+    def dsn(self, service: str) -> str:
+        """Return the PostgreSQL URL of one service's database in this stack."""
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.database(service)}"
+
     def env(self, service: str) -> dict:
         """Return the environment of one service's processes."""
         redis_url = f"redis://127.0.0.1:{self.redis_port}"
@@ -321,7 +327,8 @@ class Stack:
                 Process(
                     key,
                     [str(ROOT / "bin" / "worker"), project, queue],
-                    self.env(project),
+                    # INFO at least: start_worker waits for celery's " ready." line
+                    {**self.env(project), "LOG_LEVEL": "INFO"},
                     self.logs / f"{key}.log",
                 )
             ]
