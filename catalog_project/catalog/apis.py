@@ -1,7 +1,7 @@
 """HTTP API of the catalog: anyone reads, restaurant owners and admins write their own restaurants."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from catalog.serializers import (
 )
 from food_common.authentication import ROLE_ADMIN, ROLE_RESTAURANT_OWNER, HasRole
 from food_common.schema import error_responses
+from food_common.serializers import validated
 
 CACHE_HEADER = "X-Cache"
 X_CACHE = OpenApiParameter(
@@ -53,12 +54,6 @@ class CatalogWritePermission(BasePermission):
         return request.user.is_admin or restaurant.owner_id == request.user.id
 
 
-def _validated(serializer_class: type[serializers.Serializer], data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 class CatalogApi(APIView):
     permission_classes = [CatalogWritePermission]
 
@@ -84,7 +79,7 @@ class RestaurantListApi(CatalogApi):
         def build() -> dict:
             # Validated only on a miss: a query string that is in the cache passed it before, and
             # an invalid one raises (400) before anything is stored. That keeps a hit cheap.
-            query = _validated(RestaurantFilterSerializer, raw_query)
+            query = validated(RestaurantFilterSerializer, raw_query)
             restaurants = selectors.restaurant_list(
                 search=query.get("search", ""),
                 cuisine=query.get("cuisine") or None,
@@ -106,7 +101,7 @@ class RestaurantListApi(CatalogApi):
         responses={201: RestaurantSerializer, **WRITE_ERRORS},
     )
     def post(self, request):
-        data = _validated(RestaurantInputSerializer, request.data)
+        data = validated(RestaurantInputSerializer, request.data)
         restaurant = services.restaurant_create(owner_id=request.user.id, **data)
         return Response(RestaurantSerializer(restaurant).data, status=status.HTTP_201_CREATED)
 
@@ -135,7 +130,7 @@ class RestaurantDetailApi(CatalogApi):
     )
     def patch(self, request, restaurant_id: int):
         restaurant = self.get_restaurant(restaurant_id)
-        data = _validated(RestaurantInputSerializer, request.data, partial=True)
+        data = validated(RestaurantInputSerializer, request.data, partial=True)
         restaurant = services.restaurant_update(restaurant=restaurant, data=data)
         return Response(RestaurantSerializer(restaurant).data)
 
@@ -164,7 +159,7 @@ class MenuApi(CatalogApi):
         auth=[],
     )
     def get(self, request, restaurant_id: int):
-        query = _validated(MenuFilterSerializer, request.query_params.dict())
+        query = validated(MenuFilterSerializer, request.query_params.dict())
         restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
         items = list(selectors.menu_item_list(restaurant=restaurant, ids=query.get("ids")))
         menu = {"restaurant": restaurant, "count": len(items), "results": items}
@@ -178,7 +173,7 @@ class MenuApi(CatalogApi):
     )
     def post(self, request, restaurant_id: int):
         restaurant = self.get_restaurant(restaurant_id)
-        data = _validated(MenuItemInputSerializer, request.data)
+        data = validated(MenuItemInputSerializer, request.data)
         menu_item = services.menu_item_create(restaurant=restaurant, **data)
         return Response(MenuItemSerializer(menu_item).data, status=status.HTTP_201_CREATED)
 
@@ -196,7 +191,7 @@ class MenuItemApi(CatalogApi):
     )
     def patch(self, request, restaurant_id: int, menu_item_id: int):
         menu_item = self.get_menu_item(restaurant_id, menu_item_id)
-        data = _validated(MenuItemInputSerializer, request.data, partial=True)
+        data = validated(MenuItemInputSerializer, request.data, partial=True)
         menu_item = services.menu_item_update(menu_item=menu_item, data=data)
         return Response(MenuItemSerializer(menu_item).data)
 

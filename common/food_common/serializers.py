@@ -24,3 +24,10 @@ class QueryParamsSerializer(StrictFieldsSerializer):
     """Query parameters: any parameter this serializer does not declare is refused (400)."""
 
     unknown_message = "Unknown query parameter; allowed: {allowed}."
+
+
+def validated(serializer_class: type[serializers.Serializer], data, **kwargs) -> dict:
+    """Return `data` validated by `serializer_class` (a 400 with the field errors otherwise)."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

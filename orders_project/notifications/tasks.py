@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from food_common.events.tasks import backoff
 from food_common.request_id import current_request_id, get_request_id
 from notifications import services
 
@@ -19,10 +20,12 @@ def max_retries() -> int:
 
 
 def retry_delay(retries: int) -> float:
-    """Return the backoff before retry number `retries + 1`: base × 2^retries, capped."""
-    base = getattr(settings, "NOTIFICATION_RETRY_BASE_SECONDS", 1.0)
-    cap = getattr(settings, "NOTIFICATION_RETRY_MAX_SECONDS", 300.0)
-    return min(base * (2**retries), cap)
+    """Return the backoff of a send's retry."""
+    return backoff(
+        retries,
+        getattr(settings, "NOTIFICATION_RETRY_BASE_SECONDS", 1.0),
+        getattr(settings, "NOTIFICATION_RETRY_MAX_SECONDS", 300.0),
+    )
 
 
 def queue_send(notification_id: int, *, failed_attempts: int = 0) -> None:

@@ -1,7 +1,7 @@
 """HTTP API of orders: customers place and cancel, restaurant owners move orders along, all read."""
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER, HasRole
 from food_common.schema import error_responses
+from food_common.serializers import validated
 from orders import selectors, services
 from orders.serializers import (
     IDEMPOTENCY_HEADER,
@@ -47,12 +48,6 @@ INVALID_TRANSITION = OpenApiResponse(
 )
 
 
-def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _detail(request, order_id: int, http_status: int = status.HTTP_200_OK) -> Response:
     order = selectors.order_get(user=request.user, order_id=order_id)
     return Response(OrderDetailSerializer(order).data, status=http_status)
@@ -75,7 +70,7 @@ class OrderListApi(APIView):
         responses={200: OrderPageSerializer, **_errors(400, 401, 404)},
     )
     def get(self, request):
-        query = _validated(OrderFilterSerializer, request.query_params.dict())
+        query = validated(OrderFilterSerializer, request.query_params.dict())
         orders = selectors.order_list(user=request.user, status=query.get("status"))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(orders, request, view=self)
@@ -106,7 +101,7 @@ class OrderListApi(APIView):
     )
     def post(self, request):
         idempotency_key = idempotency_key_from(request.headers)
-        data = _validated(OrderPlaceInputSerializer, request.data)
+        data = validated(OrderPlaceInputSerializer, request.data)
         order, created = services.order_place(
             customer_id=request.user.id,
             customer_email=request.user.email,
@@ -150,7 +145,7 @@ class OrderCancelApi(APIView):
     )
     def post(self, request, order_id: int):
         order = selectors.order_get(user=request.user, order_id=order_id)
-        data = _validated(OrderCancelInputSerializer, request.data)
+        data = validated(OrderCancelInputSerializer, request.data)
         services.order_cancel(order_id=order.pk, by_user_id=request.user.id, reason=data["reason"])
         return _detail(request, order.pk)
 
@@ -174,7 +169,7 @@ class OrderStatusApi(APIView):
     )
     def post(self, request, order_id: int):
         order = selectors.order_get(user=request.user, order_id=order_id)
-        data = _validated(OrderStatusInputSerializer, request.data)
+        data = validated(OrderStatusInputSerializer, request.data)
         services.order_advance(
             order_id=order.pk, to_status=data["status"], by_user_id=request.user.id
         )

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -314,11 +315,12 @@ def _order_record(
         request_fingerprint=fingerprint,
     )
     try:
-        # A savepoint, so a duplicate key leaves the transaction usable. When another request
-        # with the same key has inserted but not committed yet, PostgreSQL makes this INSERT wait
+        # With a key, a savepoint, so a duplicate key leaves the transaction usable (without one
+        # nothing here is caught, and a savepoint would only cost two statements). When another
+        # request with the same key has inserted but not committed yet, PostgreSQL makes this INSERT wait
         # on the unique index until that transaction ends: then it fails (and we answer with
         # that order) or succeeds (the other one rolled back).
-        with transaction.atomic():
+        with transaction.atomic() if idempotency_key else nullcontext():
             order.save(force_insert=True)
     except IntegrityError as exc:
         if idempotency_key is None or not violates(exc, IDEMPOTENCY_CONSTRAINT):

@@ -3,7 +3,7 @@
 import json
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, HasRole
+from food_common.serializers import validated
 from payments import idempotency, selectors, services
 from payments.models import PaymentStatus
 from payments.serializers import (
@@ -51,12 +52,6 @@ def _error(description: str, serializer=ErrorSerializer) -> OpenApiResponse:
     return OpenApiResponse(serializer, description=description)
 
 
-def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 class PaymentListApi(APIView):
     def get_permissions(self):
         if self.request.method == "POST":
@@ -75,7 +70,7 @@ class PaymentListApi(APIView):
     )
     def get(self, request):
         # A plain dict, not the QueryDict (whose repeated keys would hide a second value).
-        query = _validated(PaymentFilterSerializer, request.query_params.dict())
+        query = validated(PaymentFilterSerializer, request.query_params.dict())
         payments = selectors.payment_list(user=request.user, order_id=query.get("order_id"))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(payments, request, view=self)
@@ -131,7 +126,7 @@ class PaymentListApi(APIView):
     )
     def post(self, request):
         key = idempotency.idempotency_key_from_header(request.headers.get(idempotency.HEADER))
-        data = _validated(PaymentCreateInputSerializer, request.data)
+        data = validated(PaymentCreateInputSerializer, request.data)
         claim = idempotency.idempotency_record_claim(
             customer_id=request.user.id,
             key=key,
@@ -209,7 +204,7 @@ class PaymentRefundApi(APIView):
         },
     )
     def post(self, request, payment_id: int):
-        data = _validated(RefundInputSerializer, request.data or {})
+        data = validated(RefundInputSerializer, request.data or {})
         refund = services.payment_refund(
             payment_id=payment_id,
             reason=data.get("reason") or "refunded by an admin",

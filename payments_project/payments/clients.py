@@ -16,10 +16,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from food_common.env import env_list
 from food_common.http import ServiceClient, UpstreamBadAnswer
-
-DEFAULT_ORDERS_URLS = "http://127.0.0.1:4003"
 
 
 class OrderNotFound(Exception):
@@ -54,20 +51,13 @@ class OrdersClient:
         return response.json_object()
 
 
-def orders_urls() -> list[str]:
-    """Return the base URLs of the orders service's copies (ORDERS_SERVICE_URLS, comma-separated)."""
-    return getattr(settings, "ORDERS_SERVICE_URLS", None) or env_list(
-        "ORDERS_SERVICE_URLS", DEFAULT_ORDERS_URLS
-    )
-
-
 @lru_cache(maxsize=1)
 def get_orders_client() -> Orders:
     """Return this process's orders client (built on first use, so settings are read late)."""
     return OrdersClient(
         ServiceClient(
             "orders",
-            orders_urls(),
+            settings.ORDERS_SERVICE_URLS,
             connect_timeout=settings.SERVICE_CONNECT_TIMEOUT,
             read_timeout=settings.SERVICE_READ_TIMEOUT,
         )

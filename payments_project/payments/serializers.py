@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from food_common.schema import ErrorSerializer, page_serializer
-from food_common.serializers import StrictFieldsSerializer
+from food_common.serializers import QueryParamsSerializer, StrictFieldsSerializer
 from payments.models import Payment, Refund
 
 MAX_ID = 2**63 - 1
@@ -78,7 +78,7 @@ class RefundInputSerializer(StrictFieldsSerializer):
     )
 
 
-class PaymentFilterSerializer(StrictFieldsSerializer):
+class PaymentFilterSerializer(QueryParamsSerializer):
     order_id = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_ID, help_text="Only this order's payments."
     )

@@ -13,9 +13,14 @@ from food_common.request_id import current_request_id
 logger = logging.getLogger(__name__)
 
 
+def backoff(retries: int, base: float, cap: float) -> float:
+    """Return the wait before retry number `retries + 1`: base × 2^retries, capped."""
+    return min(base * (2**retries), cap)
+
+
 def retry_delay(retries: int) -> float:
-    """Return the backoff before retry number `retries + 1`: base × 2^retries, capped."""
-    return min(settings.EVENT_RETRY_BASE_SECONDS * (2**retries), settings.EVENT_RETRY_MAX_SECONDS)
+    """Return the backoff of an event handler's retry."""
+    return backoff(retries, settings.EVENT_RETRY_BASE_SECONDS, settings.EVENT_RETRY_MAX_SECONDS)
 
 
 @shared_task(
