@@ -28,5 +28,3 @@ SESSION_COOKIE_NAME = "common_sessionid"
 CSRF_COOKIE_NAME = "common_csrftoken"
 # Anything sent without an explicit queue would land here (no test should): easy to spot.
 CELERY_TASK_DEFAULT_QUEUE = "common-tests"
-# The admin tests log a superuser in; a fast hasher keeps them quick.
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

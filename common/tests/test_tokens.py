@@ -259,13 +259,6 @@ def test_jwks_answering_500_is_keys_unavailable(http_server):
         verifier.verify(make_access_token(7))
 
 
-def test_the_key_helpers_imported_by_name_are_not_collected_as_tests():
-    # This module imports them by name: without `__test__ = False` pytest would run them as tests
-    # (and fail on `test_public_key_for_kid`'s argument, taken for a fixture).
-    assert test_private_key.__test__ is False
-    assert test_public_key_for_kid.__test__ is False
-
-
 def test_a_key_removed_from_the_jwks_is_refused_once_the_jwks_cache_expires(
     http_server, monkeypatch
 ):

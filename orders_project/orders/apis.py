@@ -48,9 +48,9 @@ INVALID_TRANSITION = OpenApiResponse(
 )
 
 
-def _detail(request, order_id: int, http_status: int = status.HTTP_200_OK) -> Response:
+def _detail(request, order_id: int) -> Response:
     order = selectors.order_get(user=request.user, order_id=order_id)
-    return Response(OrderDetailSerializer(order).data, status=http_status)
+    return Response(OrderDetailSerializer(order).data)
 
 
 class OrderListApi(APIView):

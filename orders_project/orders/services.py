@@ -46,14 +46,11 @@ class OrderErrorCode:
     RESTAURANT_CLOSED = "restaurant_closed"
     MENU_ITEMS_INVALID = "menu_items_invalid"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
-    INVALID_TRANSITION = "invalid_transition"  # raised by orders.state_machine
 
 
 class OrderRejected(DomainError):
     """The order cannot be placed as asked; `errors` says which field or line is wrong."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = ErrorCode.INVALID
     default_detail = "Invalid input."
 
     def __init__(self, errors: dict, detail: str | None = None, code: str | None = None):

@@ -7,8 +7,6 @@
 Who may ask for which transition (customer, owner, payment events) is decided in `orders.services`.
 """
 
-from rest_framework import status
-
 from food_common.errors import Conflict
 from orders.models import OrderStatus
 
@@ -26,13 +24,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
 }
 
-# The statuses an order can be cancelled from; a cancelled order was paid if it was in one of PAID_*.
-CANCELLABLE = frozenset(s for s, targets in TRANSITIONS.items() if S.CANCELLED in targets)
+# A cancelled order was paid if it was cancelled from one of these.
 PAID_STATUSES = frozenset({S.PAID, S.ACCEPTED, S.PREPARING, S.READY, S.DELIVERED})
 
 
 class InvalidTransition(Conflict):
-    status_code = status.HTTP_409_CONFLICT
     default_code = "invalid_transition"
     default_detail = "The order cannot move to this status from its current one."
 
