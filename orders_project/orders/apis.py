@@ -144,10 +144,10 @@ class OrderCancelApi(APIView):
         },
     )
     def post(self, request, order_id: int):
-        order = selectors.order_get(user=request.user, order_id=order_id)
+        selectors.order_check_visible(user=request.user, order_id=order_id)
         data = validated(OrderCancelInputSerializer, request.data)
-        services.order_cancel(order_id=order.pk, by_user_id=request.user.id, reason=data["reason"])
-        return _detail(request, order.pk)
+        services.order_cancel(order_id=order_id, by_user_id=request.user.id, reason=data["reason"])
+        return _detail(request, order_id)
 
 
 class OrderStatusApi(APIView):
@@ -168,9 +168,9 @@ class OrderStatusApi(APIView):
         },
     )
     def post(self, request, order_id: int):
-        order = selectors.order_get(user=request.user, order_id=order_id)
+        selectors.order_check_visible(user=request.user, order_id=order_id)
         data = validated(OrderStatusInputSerializer, request.data)
         services.order_advance(
-            order_id=order.pk, to_status=data["status"], by_user_id=request.user.id
+            order_id=order_id, to_status=data["status"], by_user_id=request.user.id
         )
-        return _detail(request, order.pk)
+        return _detail(request, order_id)

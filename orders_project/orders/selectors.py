@@ -28,6 +28,12 @@ def order_list(*, user, status: str | None = None) -> QuerySet[Order]:
     return orders.prefetch_related("items").order_by("-created_at", "-id")
 
 
+def order_check_visible(*, user, order_id: int) -> None:
+    """Raise OrderNotFound (404) unless `user` may see the order; one query, nothing loaded."""
+    if not (0 < order_id <= MAX_ID and orders_visible_to(user).filter(pk=order_id).exists()):
+        raise OrderNotFound()
+
+
 def order_get(*, user, order_id: int) -> Order:
     """Return one order `user` may see, with items and history; OrderNotFound (404) otherwise.
 

@@ -399,9 +399,19 @@ def order_transition(
     InvalidTransition (409, code "invalid_transition"). Publishes `order.cancelled` for a move to
     CANCELLED and `order.status_changed` for any other move, in the same transaction.
     """
+    return _transition(_locked(order_id), to_status, by_user_id=by_user_id, reason=reason)
+
+
+def _locked(order_id: int) -> Order:
+    """Return the order, its row locked until the transaction ends; OrderNotFound if none."""
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise OrderNotFound()
+    return order
+
+
+def _transition(order: Order, to_status: str, *, by_user_id: int | None, reason: str) -> Order:
+    """Move a locked order (see order_transition)."""
     from_status = order.status
     check_transition(from_status, to_status)
     order.status = to_status
@@ -460,13 +470,9 @@ def order_payment_record(
     order cancelled meanwhile asks payments for a refund (order.cancelled again, was_paid) and
     marks the refund pending. Outcomes that arrive late or twice change nothing.
     """
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
-    if order is None:
-        raise OrderNotFound()
+    order = _locked(order_id)
     if succeeded and order.status in (OrderStatus.PLACED, OrderStatus.PAYMENT_FAILED):
-        return order_transition(
-            order_id=order_id, to_status=OrderStatus.PAID, reason=f"payment {payment_id}"
-        )
+        return _transition(order, OrderStatus.PAID, by_user_id=None, reason=f"payment {payment_id}")
     if succeeded and order.status == OrderStatus.CANCELLED and not order.refund_pending:
         order.refund_pending = True
         order.save(update_fields=["refund_pending", "updated_at"])
@@ -475,9 +481,10 @@ def order_payment_record(
         )
         return order
     if not succeeded and order.status == OrderStatus.PLACED:
-        return order_transition(
-            order_id=order_id,
-            to_status=OrderStatus.PAYMENT_FAILED,
+        return _transition(
+            order,
+            OrderStatus.PAYMENT_FAILED,
+            by_user_id=None,
             reason=reason or f"payment {payment_id}",
         )
     logger.info(
@@ -493,14 +500,10 @@ def order_payment_record(
 @transaction.atomic
 def order_refund_record(*, order_id: int, payment_id: int) -> Order:
     """Apply a completed refund: a cancelled order becomes REFUNDED (the end of the cancel saga)."""
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
-    if order is None:
-        raise OrderNotFound()
+    order = _locked(order_id)
     if order.status == OrderStatus.CANCELLED:
-        return order_transition(
-            order_id=order_id,
-            to_status=OrderStatus.REFUNDED,
-            reason=f"payment {payment_id} refunded",
+        return _transition(
+            order, OrderStatus.REFUNDED, by_user_id=None, reason=f"payment {payment_id} refunded"
         )
     logger.warning(
         "refund of payment %s for order %s in %s: status left as is",
