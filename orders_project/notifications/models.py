@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils import timezone
 
+ONCE_PER_EVENT_RECIPIENT = "notification_once_per_event_recipient"
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
@@ -51,7 +53,7 @@ class Notification(models.Model):
         constraints = [
             # A repeated or replayed event never notifies the same person twice.
             models.UniqueConstraint(
-                fields=["event_id", "recipient_id"], name="notification_once_per_event_recipient"
+                fields=["event_id", "recipient_id"], name=ONCE_PER_EVENT_RECIPIENT
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=NotificationStatus.values),

@@ -13,12 +13,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from food_common.db import violates
 from food_common.events.bus import Event
 from notifications.messages import message_for
-from notifications.models import Notification, NotificationStatus
+from notifications.models import ONCE_PER_EVENT_RECIPIENT, Notification, NotificationStatus
 
 logger = logging.getLogger(__name__)
 
@@ -34,30 +35,34 @@ class NotificationNotSent(Exception):
         self.error = error
 
 
-@transaction.atomic
 def notification_create_for_event(*, event: Event) -> Notification | None:
-    """Write the notification `event` calls for (None if none) and queue its sending after commit.
+    """Write the notification `event` calls for (None if none) and send it after commit.
 
-    Idempotent: the same event never gives its recipient a second notification.
+    Idempotent: the same event never gives its recipient a second notification. The event bus's
+    inbox already runs a handler once per event; the unique constraint is the last guard, tried by
+    a plain INSERT (in a savepoint, so a repeat leaves the handler's transaction usable).
     """
     message = message_for(event)
     if message is None:
         return None
-    notification, created = Notification.objects.get_or_create(
-        event_id=event.id,
-        recipient_id=message.recipient_id,
-        defaults={
-            "recipient_email": message.recipient_email,
-            "subject": message.subject,
-            "body": message.body,
-            "event_type": event.type,
-        },
-    )
-    if created:
-        notification_id = notification.pk
-        # robust: whatever happens while sending must not fail a handler that already committed;
-        # the row stays PENDING and the stale sweep queues it again.
-        transaction.on_commit(lambda: _send_now(notification_id), robust=True)
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                event_id=event.id,
+                recipient_id=message.recipient_id,
+                recipient_email=message.recipient_email,
+                subject=message.subject,
+                body=message.body,
+                event_type=event.type,
+            )
+    except IntegrityError as exc:
+        if not violates(exc, ONCE_PER_EVENT_RECIPIENT):
+            raise
+        return Notification.objects.get(event_id=event.id, recipient_id=message.recipient_id)
+    notification_id = notification.pk
+    # robust: whatever happens while sending must not fail a handler that already committed;
+    # the row stays PENDING and the stale sweep queues it again.
+    transaction.on_commit(lambda: _send_now(notification_id), robust=True)
     return notification
 
 
