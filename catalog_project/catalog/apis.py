@@ -2,7 +2,6 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +21,7 @@ from catalog.serializers import (
 )
 from food_common.authentication import ROLE_ADMIN, ROLE_RESTAURANT_OWNER, HasRole
 from food_common.schema import error_responses
-from food_common.serializers import validated
+from food_common.serializers import page_response, validated
 
 CACHE_HEADER = "X-Cache"
 X_CACHE = OpenApiParameter(
@@ -85,9 +84,7 @@ class RestaurantListApi(CatalogApi):
                 cuisine=query.get("cuisine") or None,
                 is_open=query.get("is_open"),
             )
-            paginator = PageNumberPagination()
-            page = paginator.paginate_queryset(restaurants, request, view=self)
-            return paginator.get_paginated_response(RestaurantSerializer(page, many=True).data).data
+            return page_response(self, restaurants, RestaurantSerializer).data
 
         # The page's next/previous links are absolute, so the base URL is part of the key.
         key = {"query": sorted(raw_query.items()), "base": request.build_absolute_uri(request.path)}

@@ -66,46 +66,23 @@ def no_relay(monkeypatch):
     return sent
 
 
-# The callers of every project's tests, with the ids of food_common.testing. A project overrides
-# one by defining a fixture of the same name in its conftest.
-@pytest.fixture
-def customer(api_client_as):
-    from food_common.authentication import ROLE_CUSTOMER
-    from food_common.testing import CUSTOMER
+# The callers of every project's tests, with the ids of food_common.testing: `customer`,
+# `other_customer`, `owner`, `other_owner`, `admin`. A project overrides one by defining a fixture
+# of the same name in its conftest.
+def _caller(name: str, user_id_name: str, role_name: str):
+    def client_as(api_client_as):
+        from food_common import authentication, testing
 
-    return api_client_as(CUSTOMER, ROLE_CUSTOMER)
+        return api_client_as(getattr(testing, user_id_name), getattr(authentication, role_name))
 
-
-@pytest.fixture
-def other_customer(api_client_as):
-    from food_common.authentication import ROLE_CUSTOMER
-    from food_common.testing import OTHER_CUSTOMER
-
-    return api_client_as(OTHER_CUSTOMER, ROLE_CUSTOMER)
+    return pytest.fixture(name=name)(client_as)
 
 
-@pytest.fixture
-def owner(api_client_as):
-    from food_common.authentication import ROLE_RESTAURANT_OWNER
-    from food_common.testing import OWNER
-
-    return api_client_as(OWNER, ROLE_RESTAURANT_OWNER)
-
-
-@pytest.fixture
-def other_owner(api_client_as):
-    from food_common.authentication import ROLE_RESTAURANT_OWNER
-    from food_common.testing import OTHER_OWNER
-
-    return api_client_as(OTHER_OWNER, ROLE_RESTAURANT_OWNER)
-
-
-@pytest.fixture
-def admin(api_client_as):
-    from food_common.authentication import ROLE_ADMIN
-    from food_common.testing import ADMIN
-
-    return api_client_as(ADMIN, ROLE_ADMIN)
+customer = _caller("customer", "CUSTOMER", "ROLE_CUSTOMER")
+other_customer = _caller("other_customer", "OTHER_CUSTOMER", "ROLE_CUSTOMER")
+owner = _caller("owner", "OWNER", "ROLE_RESTAURANT_OWNER")
+other_owner = _caller("other_owner", "OTHER_OWNER", "ROLE_RESTAURANT_OWNER")
+admin = _caller("admin", "ADMIN", "ROLE_ADMIN")
 
 
 _cache_run = f"test-{uuid.uuid4().hex[:8]}"

@@ -1,6 +1,8 @@
 """Serializers every service uses for input: bodies and query strings that refuse unknown names."""
 
 from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
 
 
 class StrictFieldsSerializer(serializers.Serializer):
@@ -31,3 +33,10 @@ def validated(serializer_class: type[serializers.Serializer], data, **kwargs) ->
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def page_response(view, queryset, serializer_class: type[serializers.Serializer]) -> Response:
+    """Return one page of `queryset`, serialized, with count and next/previous links (?page=)."""
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)

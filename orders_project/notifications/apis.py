@@ -1,10 +1,10 @@
 """HTTP API of notifications: each user reads their own."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import APIView
 
 from food_common.schema import error_responses
+from food_common.serializers import page_response
 from notifications import selectors
 from notifications.serializers import (
     NotificationPageSerializer,
@@ -27,7 +27,5 @@ class NotificationListApi(APIView):
         responses={200: NotificationPageSerializer, **error_responses(401, 404)},
     )
     def get(self, request):
-        paginator = PageNumberPagination()
         notifications = selectors.notification_list(recipient_id=request.user.id)
-        page = paginator.paginate_queryset(notifications, request, view=self)
-        return paginator.get_paginated_response(NotificationSerializer(page, many=True).data)
+        return page_response(self, notifications, NotificationSerializer)

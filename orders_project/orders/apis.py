@@ -2,14 +2,13 @@
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER, HasRole
 from food_common.schema import error_responses
-from food_common.serializers import validated
+from food_common.serializers import page_response, validated
 from orders import selectors, services
 from orders.serializers import (
     IDEMPOTENCY_HEADER,
@@ -72,9 +71,7 @@ class OrderListApi(APIView):
     def get(self, request):
         query = validated(OrderFilterSerializer, request.query_params.dict())
         orders = selectors.order_list(user=request.user, status=query.get("status"))
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(orders, request, view=self)
-        return paginator.get_paginated_response(OrderSerializer(page, many=True).data)
+        return page_response(self, orders, OrderSerializer)
 
     @extend_schema(
         operation_id="orders_create",

@@ -5,14 +5,13 @@ import json
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, HasRole
-from food_common.serializers import validated
+from food_common.serializers import page_response, validated
 from payments import idempotency, selectors, services
 from payments.models import PaymentStatus
 from payments.serializers import (
@@ -72,9 +71,7 @@ class PaymentListApi(APIView):
         # A plain dict, not the QueryDict (whose repeated keys would hide a second value).
         query = validated(PaymentFilterSerializer, request.query_params.dict())
         payments = selectors.payment_list(user=request.user, order_id=query.get("order_id"))
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(payments, request, view=self)
-        return paginator.get_paginated_response(PaymentSerializer(page, many=True).data)
+        return page_response(self, payments, PaymentSerializer)
 
     @extend_schema(
         operation_id="payments_create",

@@ -287,20 +287,20 @@ def test_the_list_shows_the_callers_payments_newest_first(customer, other_custom
     assert [p["id"] for p in other_customer.get("/payments").json()["results"]] == [theirs.id]
 
 
-def test_the_list_filters_by_order_and_pages(customer, admin, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
+def test_the_list_filters_by_order_and_pages(customer, admin):
     for _ in range(3):
         PaymentFactory(order_id=7, status=PaymentStatus.FAILED)
-    PaymentFactory(order_id=8)
+    for order_id in range(100, 118):  # 21 in all: more than a page of 20
+        PaymentFactory(order_id=order_id)
 
     assert customer.get("/payments", {"order_id": 7}).json()["count"] == 3
     assert customer.get("/payments", {"order_id": 9}).json()["count"] == 0
     first, second = (admin.get("/payments", {"page": n}).json() for n in (1, 2))
-    assert first["count"] == second["count"] == 4
-    assert len(first["results"]) == len(second["results"]) == 2
+    assert first["count"] == second["count"] == 21
+    assert (len(first["results"]), len(second["results"])) == (20, 1)
     assert first["next"] and second["next"] is None
-    ids = [p["id"] for p in first["results"] + second["results"]]
-    assert len(set(ids)) == 4
+    ids = {p["id"] for p in first["results"] + second["results"]}
+    assert len(ids) == 21
 
 
 def test_the_list_needs_a_valid_token(api_client):
