@@ -9,8 +9,12 @@ compose service, fails here.
 import ast
 import importlib.util
 import operator
+import os
 import re
 import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -660,3 +664,21 @@ def test_dockerignore_keeps_local_state_out_of_the_image():
     }
     assert {".venv", "var", ".git", "bench/results", ".env"} <= entries
     assert entries & {"__pycache__", "**/__pycache__"}
+
+
+def test_beats_check_fails_once_it_stops_saving_its_schedule(services, tmp_path):
+    # Beat answers no ping; its check reads the age of the schedule state it saves as it runs.
+    test = services["beat"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"], test
+    schedule = tmp_path / "celerybeat-schedule.db"
+
+    def check() -> int:
+        env = {**os.environ, "BEAT_STATE_DIR": str(tmp_path)}
+        return subprocess.run([sys.executable, "-c", test[3]], env=env).returncode
+
+    assert check() != 0  # nothing saved yet
+    schedule.write_bytes(b"")
+    assert check() == 0  # saved just now
+    twenty_minutes_ago = time.time() - 20 * 60
+    os.utime(schedule, (twenty_minutes_ago, twenty_minutes_ago))
+    assert check() != 0  # the loop stopped long ago

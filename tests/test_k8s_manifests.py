@@ -624,3 +624,12 @@ def test_readme_documents_the_deployment():
         "kubectl -n food scale",
     ):
         assert needle in readme, needle
+
+
+def test_beats_probes_run_the_compose_check(rendered):
+    # The same command as compose's healthcheck, which tests/test_config_files.py runs.
+    compose = yaml.safe_load((ROOT / "compose.yml").read_text())
+    code = compose["services"]["beat"]["healthcheck"]["test"][3]
+    (container,) = _containers(of_kind(rendered, "Deployment")["beat"])
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["exec"]["command"] == ["python", "-c", code], probe
