@@ -6,11 +6,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: up install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench
 
+# The admins and Flower are off the gateway by default; a local run serves them there.
 up: install bootstrap ## run every process (Ctrl-C stops them all)
-	@echo "Gateway:   http://127.0.0.1:8000  (API, /docs, /schema, /admin/<project>/)"
+	@echo "Gateway:   http://127.0.0.1:8000  (API, /docs, /schema, /admin/<project>/, /flower/)"
 	@echo "Services:  auth :4001  catalog :4002  orders :4003  payments :4004"
 	@echo "Local admin in every project: $${LOCAL_ADMIN_EMAIL:-admin@example.com} / $${LOCAL_ADMIN_PASSWORD:-admin}"
-	honcho -f Procfile start
+	GATEWAY_PROXY_ADMIN=$${GATEWAY_PROXY_ADMIN:-1} GATEWAY_PROXY_FLOWER=$${GATEWAY_PROXY_FLOWER:-1} \
+	  honcho -f Procfile start
 
 install: $(VENV)/.installed ## create the venv and install the pinned requirements
 

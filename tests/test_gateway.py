@@ -42,9 +42,12 @@ def test_requests_spread_over_copies_survive_one_kill_and_recover(
     assert reply.status == 503, reply
     assert reply.json()["code"] == "upstream_unavailable"
     assert time.monotonic() - started < 3
-    # The gateway itself stays ready (one service down must not empty a load balancer).
+    # The gateway itself stays ready (one service down must not empty a load balancer); the
+    # public port says only "degraded", the internal port says which upstream.
     ready = api.get("/ready")
-    assert ready.status == 200 and ready.json()["degraded"] == ["catalog"], ready
+    assert ready.status == 200 and ready.json() == {"status": "degraded"}, ready
+    details = api.get("/ready", base_url=f"http://127.0.0.1:{stack.gateway_metrics_port}")
+    assert details.status == 200 and details.json()["degraded"] == ["catalog"], details
 
     # One copy comes back: the gateway recovers once the circuit lets a trial through.
     stack.start_server("catalog", 1)
@@ -101,8 +104,10 @@ def test_schema_merges_every_service_and_docs_render(api):
     assert docs.status == 200 and b"/schema" in docs.body
 
 
-def test_ready_reports_each_upstream(api, stack):
-    reply = api.get("/ready")
+def test_ready_reports_each_upstream_on_the_internal_port_only(api, stack):
+    public = api.get("/ready")
+    assert public.status == 200 and public.json() == {"status": "ok"}, public
+    reply = api.get("/ready", base_url=f"http://127.0.0.1:{stack.gateway_metrics_port}")
     assert reply.status == 200, reply
     body = reply.json()
     assert set(body["upstreams"]) == {"auth", "catalog", "orders", "payments"}

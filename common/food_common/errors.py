@@ -8,6 +8,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions, status
 
 from food_common.request_id import get_request_id
@@ -24,6 +25,7 @@ class ErrorCode:
     AUTHENTICATION_FAILED = "authentication_failed"
     TOKEN_INVALID = "token_not_valid"
     PERMISSION_DENIED = "permission_denied"
+    CSRF_FAILED = "csrf_failed"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
@@ -144,3 +146,12 @@ def handler404(request, exception=None):
 
 def handler500(request):
     return JsonResponse(error_body("Internal server error.", ErrorCode.SERVER_ERROR), status=500)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: Django's page for a browser (an admin form), the JSON error for the rest."""
+    if "text/html" in request.META.get("HTTP_ACCEPT", ""):
+        return django_csrf_failure(request, reason)
+    return JsonResponse(
+        error_body(f"CSRF check failed: {reason}", ErrorCode.CSRF_FAILED), status=403
+    )

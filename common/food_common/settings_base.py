@@ -14,6 +14,7 @@ from food_common.logging import logging_config
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_secret("SECRET_KEY", "local-only-insecure-secret-key-change-me-in-production")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
+CSRF_FAILURE_VIEW = "food_common.errors.csrf_failure"
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
 )

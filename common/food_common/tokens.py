@@ -69,18 +69,29 @@ class AccessTokenVerifier:
 
     def verify(self, token: str) -> dict:
         """Return the claims of a valid access token, or raise TokenInvalid / KeysUnavailable."""
-        claims = self._verified.get(token)
+        claims = self.verified(token)
         if claims is not None:
-            if claims["exp"] + self.leeway > time.time():
-                return claims
-            self._verified.pop(token, None)
-            raise TokenInvalid("Token has expired.")
+            return claims
         claims = self._decode(token)
         with self._lock:
             if len(self._verified) >= self.cache_size:
                 self._verified.clear()
             self._verified[token] = claims
         return claims
+
+    def verified(self, token: str) -> dict | None:
+        """Return the claims of a token that verified before, None if it never did (no I/O).
+
+        Raises TokenInvalid if it has expired since. An async caller verifies on its event loop
+        what this answers and sends only the rest (which may fetch the JWKS) to a thread.
+        """
+        claims = self._verified.get(token)
+        if claims is None:
+            return None
+        if claims["exp"] + self.leeway > time.time():
+            return claims
+        self._verified.pop(token, None)
+        raise TokenInvalid("Token has expired.")
 
     def _decode(self, token: str) -> dict:
         try:

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView
 
@@ -22,8 +23,11 @@ def common_urlpatterns(service: str) -> list:
 
 
 def not_found_fallback():
-    """Return a last pattern that answers any unknown path with JSON 404, even when DEBUG is on."""
-    return re_path(r"^", errors.handler404)
+    """Return a last pattern that answers any unknown path with JSON 404, even when DEBUG is on.
+
+    CSRF-exempt: a POST to a path that does not exist is a 404, not a CSRF failure.
+    """
+    return re_path(r"^", csrf_exempt(errors.handler404))
 
 
 handler400 = errors.handler400

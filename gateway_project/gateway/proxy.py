@@ -1,62 +1,63 @@
-"""The gateway's forwarding path: a plain WSGI callable in front of Django.
+"""The gateway's forwarding path: a plain ASGI callable in front of Django's ASGI application.
 
-Proxied prefixes never enter the Django request stack (measured: a Django view forwarding through
-`requests` cost 1.1 ms of CPU per request, this path about 0.3 ms; see bench/README.md). What runs
-here is only what every proxied request needs: request id, token check, rate limit, forwarding,
-one access-log line. Everything else (health, readiness, schema, docs, the gateway admin) is the
-Django application it wraps.
+Proxied prefixes never enter the Django request stack (measured: Django's ASGI stack alone costs
+about 1 ms of CPU per request, this path about 0.3 ms; ../shared/PERFORMANCE.md, bench/README.md).
+What runs here is only what every proxied request needs: checks of the request's bytes, request id,
+token check, rate limit, forwarding, one access-log line. Everything else (health, readiness,
+schema, docs, the gateway's admin) is the Django application it wraps.
+
+Every byte a client sends is treated as hostile (docs/architecture.md, "The edge"):
+- framing is decided by granian's HTTP parser (hyper) on the client side and by aiohttp on the
+  upstream side, never copied: the upstream request is built from the client's headers minus
+  hop-by-hop and framing headers, minus any header with `_` in its name (nginx's rule: `X_A` and
+  `X-A` are the same variable to a WSGI app), minus what the gateway sets itself;
+- the request target must be ASCII, decode as UTF-8 and hold no control character, and it is
+  forwarded exactly as the client encoded it (`raw_path`);
+- the body must arrive within GATEWAY_BODY_TIMEOUT and fit GATEWAY_MAX_BODY_BYTES; it is read
+  whole before anything is forwarded, so a slow client costs a coroutine and never an upstream
+  connection;
+- a copy's circuit counts only what says the copy is broken (refused, dropped, timed out), never
+  an answer the service chose;
+- every answer the gateway makes itself is JSON with the request id, its own crashes included.
 """
 
-import http.client
-import json
+import asyncio
+import collections
 import logging
 import time
 
+import aiohttp
 from django.conf import settings
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from yarl import URL
 
 from food_common.authentication import bearer_token
-from food_common.errors import ErrorCode, error_body
+from food_common.errors import ErrorCode
 from food_common.http import UpstreamSet
 from food_common.metrics import register_once
 from food_common.request_id import access_log, clean_request_id, current_request_id
 from food_common.tokens import KeysUnavailable, TokenInvalid, get_verifier
+from gateway.edge import (
+    DROPPED_RESPONSE_HEADERS,
+    SAFE_METHODS,
+    ClientGone,
+    ClientSlot,
+    EdgeErrorCode,
+    Refused,
+    Reply,
+    Request,
+    header,
+    replay,
+)
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Route, resolve
-from gateway.transport import ConnectionCache
+from gateway.websocket import relay_websocket
 
 logger = logging.getLogger(__name__)
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-# Request headers the gateway sets itself (or must never pass on: httpoxy).
-SKIPPED_REQUEST_ENVIRON = frozenset(
-    {"HTTP_X_REQUEST_ID", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_PROXY"}
-)
 BUFFER_LIMIT = 256 * 1024
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-STATUS_TEXT = {
-    401: "Unauthorized",
-    413: "Content Too Large",
-    429: "Too Many Requests",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 UPSTREAM_SECONDS = Histogram(
@@ -69,6 +70,9 @@ UPSTREAM_ERRORS = Counter(
 )
 PROXIED = Counter(
     "food_gateway_requests_total", "Proxied requests by answer class", ["upstream", "status"]
+)
+REFUSED = Counter(
+    "food_gateway_refused_total", "Requests the gateway refused itself, by error code", ["code"]
 )
 
 
@@ -95,10 +99,6 @@ class CircuitCollector(Collector):
         yield family
 
 
-class NotSent(Exception):
-    """The request never reached the upstream (connection refused or connect timeout)."""
-
-
 class GatewayApplication:
     """Forward API prefixes to the services; hand every other path to the wrapped Django app."""
 
@@ -114,14 +114,24 @@ class GatewayApplication:
             for name, urls in settings.UPSTREAMS.items()
             if urls
         }
-        self.connections = ConnectionCache()
         self.limiter = RateLimiter(
             settings.GATEWAY_RATE_LIMIT_REDIS_URL, settings.GATEWAY_RATE_LIMIT
         )
         self.max_body = settings.GATEWAY_MAX_BODY_BYTES
-        self.connect_timeout = settings.GATEWAY_CONNECT_TIMEOUT
-        self.read_timeouts = settings.GATEWAY_READ_TIMEOUTS
+        self.body_timeout = settings.GATEWAY_BODY_TIMEOUT
+        self.max_inflight = settings.GATEWAY_MAX_INFLIGHT_PER_CLIENT
+        self.ws_auth_timeout = settings.GATEWAY_WS_AUTH_TIMEOUT
         self.access_log = settings.GATEWAY_ACCESS_LOG
+        self.timeouts = {
+            name: aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=settings.GATEWAY_CONNECT_TIMEOUT,
+                sock_read=settings.GATEWAY_READ_TIMEOUTS.get(name, settings.GATEWAY_READ_TIMEOUT),
+            )
+            for name in self.upstreams
+        }
+        self.inflight: collections.Counter[str] = collections.Counter()
+        self.session: aiohttp.ClientSession | None = None
         # Each upstream's metric series, looked up once: `labels()` takes a lock and builds a key
         # on every call, which showed in the forwarding path's profile (bench/README.md).
         self.upstream_seconds = {name: UPSTREAM_SECONDS.labels(name) for name in self.upstreams}
@@ -131,228 +141,270 @@ class GatewayApplication:
         }
         register_once(CircuitCollector(self.upstreams))
 
-    def __call__(self, environ, start_response):
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO") or "/"
-        route = resolve(method, path)
-        if route is None or route.upstream not in self.upstreams:
-            return self.django_app(environ, start_response)
-        request_id = clean_request_id(environ.get("HTTP_X_REQUEST_ID"))
+    # -- ASGI entry ------------------------------------------------------------------------------
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "websocket":
+            await relay_websocket(self, scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+        await self.limiter.close()
+
+    def client_session(self) -> aiohttp.ClientSession:
+        """Return the process's pooled upstream session (made in the loop that serves requests)."""
+        if self.session is None:
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self.session
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    async def http(self, scope, receive, send):
+        request_id = clean_request_id(header(scope, b"x-request-id"))
         context_token = current_request_id.set(request_id)
         started = time.perf_counter()
+        reply = Reply(send, request_id)
+        route = None
         try:
-            status, headers, body = self.handle(environ, route, method, path, request_id)
-            start_response(status, headers)
-            answer_class = f"{status[0]}xx"
-            series = self.proxied[route.upstream].get(answer_class)
-            (series or PROXIED.labels(route.upstream, answer_class)).inc()
-            if self.access_log:
-                access_log.info(
-                    "%s %s %s",
-                    method,
-                    path,
-                    status[:3],
-                    extra={
-                        "method": method,
-                        "path": path,
-                        "status": int(status[:3]),
-                        "upstream": route.upstream,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
+            try:
+                request = Request(scope)
+                route = resolve(request.method, request.path)
+                if route is None or route.upstream not in self.upstreams:
+                    route = None  # Django's own pages: its middleware logs them
+                    body = await self.read_body(request, receive)
+                    await self.django_app(scope, replay(body, receive), reply.through)
+                    return
+                await self.proxy(scope, receive, reply, request, route, request_id)
+            except Refused as refused:
+                REFUSED.labels(refused.code).inc()
+                await reply.error(
+                    refused.status, refused.detail, refused.code, headers=refused.headers
                 )
-            return body
+            except ClientGone:
+                reply.status = 499  # nginx's figure for "client closed the request"
+            self.count_and_log(scope, route, reply.status, started)
+        except Exception:
+            logger.exception("the gateway failed on %s", scope.get("path"))
+            if reply.started:
+                raise  # the answer is half sent: the server must abort the connection
+            await reply.error(500, "The gateway failed; try again.", ErrorCode.SERVER_ERROR)
+            self.count_and_log(scope, route, 500, started)
         finally:
             current_request_id.reset(context_token)
 
-    def handle(self, environ, route: Route, method: str, path: str, request_id: str):
-        """Return (status line, headers, body iterable) for one proxied request."""
-        claims = None
-        if route.protected:
-            try:
-                token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
-                if token is None:
-                    return self.error(
+    def count_and_log(self, scope, route: Route | None, status: int, started: float) -> None:
+        """Count the answer by upstream and class, and write the access-log line."""
+        upstream = route.upstream if route else "-"
+        if route is not None:
+            answer_class = f"{status // 100}xx"
+            series = self.proxied[upstream].get(answer_class)
+            (series or PROXIED.labels(upstream, answer_class)).inc()
+        if self.access_log:
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "upstream": upstream,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    async def proxy(self, scope, receive, reply, request: Request, route: Route, request_id: str):
+        """Check, read and forward one proxied request; the answer goes out through `reply`."""
+        with self.client_slot(request.client):
+            claims = await self.authenticate(request.header(b"authorization"), route.protected)
+            await self.check_rate(claims, request.client)
+            body = await self.read_body(request, receive)
+            await self.forward(
+                reply,
+                route.upstream,
+                request.method,
+                request.target,
+                request.upstream_headers(scope, request_id),
+                body,
+            )
+
+    def client_slot(self, client: str) -> "ClientSlot":
+        return ClientSlot(self.inflight, client, self.max_inflight)
+
+    async def authenticate(self, authorization: str | None, required: bool) -> dict | None:
+        """Return the token's claims (None without a token on a public route), or refuse."""
+        try:
+            token = bearer_token(authorization)
+            if token is None:
+                if required:
+                    raise Refused(
                         401,
                         "Authentication credentials were not provided.",
                         ErrorCode.NOT_AUTHENTICATED,
                     )
-                claims = get_verifier().verify(token)
-            except TokenInvalid as exc:
-                return self.error(401, str(exc), ErrorCode.TOKEN_INVALID)
-            except KeysUnavailable as exc:
-                return self.error(503, str(exc), ErrorCode.AUTH_KEYS_UNAVAILABLE)
+                return None
+            verifier = get_verifier()
+            # A token seen before is checked on the loop; a new one may need the JWKS fetched,
+            # which is blocking I/O, so it is verified in a thread.
+            return verifier.verified(token) or await asyncio.to_thread(verifier.verify, token)
+        except TokenInvalid as exc:
+            raise Refused(401, str(exc), ErrorCode.TOKEN_INVALID) from None
+        except KeysUnavailable as exc:
+            raise Refused(503, str(exc), ErrorCode.AUTH_KEYS_UNAVAILABLE) from None
 
-        client_key = f"u{claims['sub']}" if claims else environ.get("REMOTE_ADDR", "-")
-        retry_after = self.limiter.retry_after(client_key)
+    async def check_rate(self, claims: dict | None, client: str) -> None:
+        retry_after = await self.limiter.retry_after(f"u{claims['sub']}" if claims else client)
         if retry_after is not None:
-            return self.error(
+            raise Refused(
                 429,
                 "Too many requests.",
                 ErrorCode.THROTTLED,
-                headers=[("Retry-After", str(retry_after))],
+                headers=((b"retry-after", str(retry_after).encode()),),
             )
 
-        body = self.read_body(environ)
-        if body is None:
-            return self.error(
+    async def read_body(self, request: Request, receive) -> bytes:
+        """Return the whole request body within the time and size limits, or refuse."""
+        if request.declared_length is None and not request.chunked:
+            return b""  # no body, by HTTP/1.1's own framing rules
+        if request.declared_length is not None and request.declared_length > self.max_body:
+            raise Refused(
                 413, f"Request body is larger than {self.max_body} bytes.", ErrorCode.BODY_TOO_LARGE
             )
-        query = environ.get("QUERY_STRING")
-        target = f"{path}?{query}" if query else path
-        return self.forward(
-            route.upstream, method, target, self.request_headers(environ, request_id), body
-        )
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise ClientGone()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise Refused(
+                            413,
+                            f"Request body is larger than {self.max_body} bytes.",
+                            ErrorCode.BODY_TOO_LARGE,
+                        )
+                    chunks.append(chunk)
+                    if not message.get("more_body"):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise Refused(
+                408,
+                f"The request body did not arrive within {self.body_timeout:g} s.",
+                EdgeErrorCode.REQUEST_TIMEOUT,
+                headers=((b"connection", b"close"),),
+            ) from None
 
-    def read_body(self, environ) -> bytes | None:
-        """Return the request body (b"" if none), or None if it is over the limit."""
-        length = environ.get("CONTENT_LENGTH")
-        stream = environ["wsgi.input"]
-        if length:
-            try:
-                size = int(length)
-            except ValueError:
-                size = 0
-            if size > self.max_body:
-                return None
-            return stream.read(size) if size > 0 else b""
-        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-            data = stream.read(self.max_body + 1)
-            return None if len(data) > self.max_body else data
-        return b""
-
-    def request_headers(self, environ, request_id: str) -> dict[str, str]:
-        """Return the headers to send upstream: the client's, less hop-by-hop, plus X-Forwarded-*."""
-        headers = {}
-        connection_tokens = {
-            t.strip().lower() for t in environ.get("HTTP_CONNECTION", "").split(",") if t.strip()
-        }
-        for key, value in environ.items():
-            if not key.startswith("HTTP_") or key in SKIPPED_REQUEST_ENVIRON:
-                continue
-            name = key[5:].replace("_", "-").lower()
-            if name in HOP_BY_HOP or name in connection_tokens:
-                continue
-            headers[name] = value
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
-        remote = environ.get("REMOTE_ADDR", "")
-        forwarded_for = environ.get("HTTP_X_FORWARDED_FOR")
-        headers["x-forwarded-for"] = f"{forwarded_for}, {remote}" if forwarded_for else remote
-        headers["x-forwarded-proto"] = environ.get("wsgi.url_scheme", "http")
-        headers["x-request-id"] = request_id
-        return headers
-
-    def forward(self, name: str, method: str, target: str, headers: dict, body: bytes):
-        """Send the request to a healthy copy of `name` and return its answer (or a 5xx JSON)."""
+    async def forward(self, reply, name: str, method: str, target: str, headers, body: bytes):
+        """Send the request to a healthy copy of `name` and relay its answer (or a JSON error)."""
         candidates = self.upstreams[name].candidates()
         if not candidates:
-            return self.error(
+            raise Refused(
                 503, f"{name} is unavailable (circuit open).", ErrorCode.UPSTREAM_UNAVAILABLE
             )
-        read_timeout = self.read_timeouts.get(name, 10.0)
-        send_body = body if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS") else None
+        session = self.client_session()
+        timeout = self.timeouts[name]
         for upstream in candidates:
-            host, port = upstream.host_port
             started = time.perf_counter()
             try:
-                response = self.send(host, port, read_timeout, method, target, headers, send_body)
-            except NotSent:
+                response = await session.request(
+                    method,
+                    URL(upstream.base_url + target, encoded=True),
+                    headers=headers,
+                    data=body or None,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+                # Nothing was sent: another copy may take it, whatever the method.
                 upstream.breaker.record_failure()
                 UPSTREAM_ERRORS.labels(name, "refused").inc()
                 continue
-            except (ConnectionResetError, http.client.RemoteDisconnected) as exc:
+            except aiohttp.ServerTimeoutError:
+                upstream.breaker.record_failure()
+                UPSTREAM_ERRORS.labels(name, "timeout").inc()
+                raise Refused(
+                    504,
+                    f"{name} did not answer in {timeout.sock_read:g} s.",
+                    ErrorCode.UPSTREAM_TIMEOUT,
+                ) from None
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 # The copy dropped the connection before answering (e.g. it is dying): another
                 # copy may take the request if repeating it is safe.
                 upstream.breaker.record_failure()
                 UPSTREAM_ERRORS.labels(name, "dropped").inc()
-                self.connections.discard(host, port)
                 if method in SAFE_METHODS:
                     continue
-                logger.warning("%s at %s:%s dropped the connection: %r", name, host, port, exc)
-                return self.error(502, f"{name} dropped the connection.", ErrorCode.BAD_GATEWAY)
-            except TimeoutError:
-                upstream.breaker.record_failure()
-                UPSTREAM_ERRORS.labels(name, "timeout").inc()
-                self.connections.discard(host, port)
-                return self.error(
-                    504, f"{name} did not answer in {read_timeout:g} s.", ErrorCode.UPSTREAM_TIMEOUT
-                )
-            except (http.client.HTTPException, OSError) as exc:
+                logger.warning("%s at %s dropped the connection: %r", name, upstream.base_url, exc)
+                raise Refused(
+                    502, f"{name} dropped the connection.", ErrorCode.BAD_GATEWAY
+                ) from None
+            except aiohttp.ClientError as exc:  # a malformed answer
                 upstream.breaker.record_failure()
                 UPSTREAM_ERRORS.labels(name, "bad_answer").inc()
-                self.connections.discard(host, port)
-                logger.warning("bad answer from %s at %s:%s: %r", name, host, port, exc)
-                return self.error(502, f"{name} gave no valid answer.", ErrorCode.BAD_GATEWAY)
+                logger.warning("bad answer from %s at %s: %r", name, upstream.base_url, exc)
+                raise Refused(502, f"{name} gave no valid answer.", ErrorCode.BAD_GATEWAY) from None
             self.upstream_seconds[name].observe(time.perf_counter() - started)
-            if response.status in (502, 503, 504):
-                upstream.breaker.record_failure()
-                UPSTREAM_ERRORS.labels(name, f"http_{response.status}").inc()
-            else:
-                upstream.breaker.record_success()
-            return self.relay(response, host, port, method)
-        return self.error(503, f"No copy of {name} is reachable.", ErrorCode.UPSTREAM_UNAVAILABLE)
+            # Any answer, whatever its status, is the service's own choice: the copy is alive.
+            upstream.breaker.record_success()
+            await self.relay(reply, response, name, method)
+            return
+        raise Refused(503, f"No copy of {name} is reachable.", ErrorCode.UPSTREAM_UNAVAILABLE)
 
-    def send(
-        self, host, port, read_timeout, method, target, headers, body
-    ) -> http.client.HTTPResponse:
-        """Send one request on this thread's kept-alive connection; retry once if it had gone stale."""
-        for attempt in (1, 2):
-            conn = self.connections.get(host, port, self.connect_timeout, read_timeout)
-            if conn.sock is None:
-                try:
-                    conn.connect()
-                except OSError as exc:  # refused, unreachable, connect timeout: nothing was sent
-                    self.connections.discard(host, port)
-                    raise NotSent() from exc
-            reused = conn.used
-            conn.used = True
+    async def relay(self, reply, response: aiohttp.ClientResponse, name: str, method: str):
+        """Pass the upstream's answer on: buffered when small, else streamed."""
+        headers = [
+            (key.lower(), value)
+            for key, value in response.raw_headers
+            if key.lower() not in DROPPED_RESPONSE_HEADERS
+        ]
+        if not any(key == b"x-request-id" for key, _ in headers):
+            headers.append((b"x-request-id", reply.request_id.encode()))
+        length = response.content_length
+        if method == "HEAD" or (length is not None and length <= BUFFER_LIMIT):
             try:
-                conn.request(method, target, body, headers)
-                return conn.getresponse()
-            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-                # The server closed an idle kept-alive connection as we reused it: nothing was
-                # processed, so one retry on a fresh connection is safe (as browsers do).
-                self.connections.discard(host, port)
-                if not reused or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def relay(self, response: http.client.HTTPResponse, host: str, port: int, method: str):
-        """Return the upstream's status, headers and body (buffered if small, else streamed)."""
-        status = (
-            f"{response.status} {response.reason or http.client.responses.get(response.status, '')}"
-        )
-        headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
-        if method == "HEAD" or (response.length is not None and response.length <= BUFFER_LIMIT):
-            try:
-                return status, headers, [response.read()]
-            except (OSError, http.client.HTTPException) as exc:
-                self.connections.discard(host, port)
-                logger.warning("upstream %s:%s broke off its answer: %r", host, port, exc)
-                return self.error(502, "The service broke off its answer.", ErrorCode.BAD_GATEWAY)
-        return status, headers, self.stream(response, host, port)
-
-    def stream(self, response, host, port):
+                body = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                response.close()
+                UPSTREAM_ERRORS.labels(name, "broken_answer").inc()
+                logger.warning("%s broke off its answer: %r", name, exc)
+                raise Refused(
+                    502, "The service broke off its answer.", ErrorCode.BAD_GATEWAY
+                ) from None
+            await reply.start(response.status, headers)
+            await reply.body(body)
+            return
+        await reply.start(response.status, headers)
         try:
-            while chunk := response.read(65536):
-                yield chunk
-        except (OSError, http.client.HTTPException) as exc:
-            logger.warning("upstream %s:%s broke off a streamed answer: %r", host, port, exc)
-            self.connections.discard(host, port)
-        finally:
-            if not response.isclosed():
-                # The client went away before the end: this connection can't be reused.
-                self.connections.discard(host, port)
-
-    def error(self, status: int, detail: str, code: str, headers=()):
-        body = json.dumps(error_body(detail, code)).encode()
-        return (
-            f"{status} {STATUS_TEXT.get(status, '')}",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("X-Request-ID", current_request_id.get()),
-                *headers,
-            ],
-            [body],
-        )
+            async for chunk in response.content.iter_chunked(65536):
+                await reply.body(chunk, more=True)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            response.close()
+            logger.warning("%s broke off a streamed answer: %r", name, exc)
+            raise  # half sent: the server aborts the client's connection
+        except BaseException:
+            response.close()  # the client went away: this upstream connection can't be reused
+            raise
+        await reply.body(b"")

@@ -9,6 +9,7 @@ import math
 import time
 
 import redis
+import redis.asyncio
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +30,20 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 class RateLimiter:
-    """Allow `limit` requests per `window` seconds per client; fail open while Redis is away."""
+    """Allow `limit` requests per `window` seconds per client; fail open while Redis is away.
+
+    Async (redis.asyncio): it runs on the gateway's event loop, where a blocking call would stall
+    every connection. The client is made on first use, inside the loop that serves requests.
+    """
 
     def __init__(self, redis_url: str, rate: str, *, pause_after_error: float = 5.0):
         self.limit, self.window = parse_rate(rate)
-        self.client = redis.Redis.from_url(
-            redis_url, socket_connect_timeout=0.2, socket_timeout=0.2
-        )
+        self.redis_url = redis_url
+        self.client: redis.asyncio.Redis | None = None
         self.pause_after_error = pause_after_error
         self._paused_until = 0.0
 
-    def retry_after(self, client_key: str) -> int | None:
+    async def retry_after(self, client_key: str) -> int | None:
         """Return None if the client may go on, else the seconds until its window resets."""
         if not self.limit:
             return None
@@ -48,12 +52,16 @@ class RateLimiter:
             return None
         window_index = int(now // self.window)
         key = f"gateway:rl:{client_key}:{window_index}"
+        if self.client is None:
+            self.client = redis.asyncio.Redis.from_url(
+                self.redis_url, socket_connect_timeout=0.2, socket_timeout=0.2
+            )
         try:
             pipe = self.client.pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, self.window + 1)
-            count = pipe.execute()[0]
-        except redis.RedisError as exc:
+            count = (await pipe.execute())[0]
+        except (redis.RedisError, OSError) as exc:
             self._paused_until = now + self.pause_after_error
             logger.warning(
                 "rate limit off for %ss: Redis unavailable (%s)", self.pause_after_error, exc
@@ -62,3 +70,8 @@ class RateLimiter:
         if count <= self.limit:
             return None
         return max(1, math.ceil((window_index + 1) * self.window - now))
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None

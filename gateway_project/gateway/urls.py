@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 
@@ -10,6 +11,7 @@ urlpatterns = [
     path("ready", views.ready, name="ready"),
     path("schema", views.schema, name="schema"),
     path("docs", views.docs, name="docs"),
-    path("admin/gateway/", admin.site.urls),
+    # The gateway's own admin, like the other four: on the public port only when turned on.
+    *([path("admin/gateway/", admin.site.urls)] if settings.GATEWAY_PROXY_ADMIN else []),
     not_found_fallback(),
 ]

@@ -1,4 +1,4 @@
-"""The gateway's own endpoints: health, readiness of every upstream, the merged schema and docs."""
+"""The gateway's own endpoints: health, readiness (details: `readiness()`), the merged schema and docs."""
 
 import copy
 import logging
@@ -46,29 +46,35 @@ def upstream_health() -> dict[str, dict[str, str]]:
     return report
 
 
-@safe_methods_only
-def ready(request):
-    """Ready when the gateway's own database and Redis answer; every upstream copy is reported.
+def readiness() -> tuple[dict, int]:
+    """Return the gateway's readiness details and their HTTP status (503 only if its own DB/Redis fail).
 
     An upstream with no healthy copy makes the gateway "degraded", not unready: taking every
     gateway out of the load balancer because one service is down would stop the whole API.
+    The details name every upstream URL: they are served on the internal port only
+    (gateway.metrics_server), the public /ready says just the status.
     """
     checks = run_checks(settings.READY_CHECKS)
     upstreams = upstream_health()
     failed = [name for name, outcome in checks.items() if outcome != "ok"]
     degraded = [name for name, copies in upstreams.items() if "ok" not in copies.values()]
     state = "unavailable" if failed else ("degraded" if degraded else "ok")
-    return JsonResponse(
-        {
-            "status": state,
-            "service": "gateway",
-            "checks": checks,
-            "upstreams": upstreams,
-            **({"failed": failed} if failed else {}),
-            **({"degraded": degraded} if degraded else {}),
-        },
-        status=503 if failed else 200,
-    )
+    details = {
+        "status": state,
+        "service": "gateway",
+        "checks": checks,
+        "upstreams": upstreams,
+        **({"failed": failed} if failed else {}),
+        **({"degraded": degraded} if degraded else {}),
+    }
+    return details, 503 if failed else 200
+
+
+@safe_methods_only
+def ready(request):
+    """Say whether the gateway is ready ("ok", "degraded" or "unavailable"), nothing more."""
+    details, status = readiness()
+    return JsonResponse({"status": details["status"]}, status=status)
 
 
 class _SchemaCache:

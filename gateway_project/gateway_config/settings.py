@@ -16,6 +16,8 @@ UPSTREAMS = {
     "orders": env_list("ORDERS_SERVICE_URLS", "http://127.0.0.1:4003"),
     "payments": env_list("PAYMENTS_SERVICE_URLS", "http://127.0.0.1:4004"),
     "flower": env_list("FLOWER_URLS", "http://127.0.0.1:5555"),
+    # Whatever serves live updates over WebSockets: /ws/... is carried there once the token checks.
+    "live": env_list("LIVE_UPDATES_URLS", ""),
 }
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 1.0)
 # Per-upstream read timeout: <NAME>_READ_TIMEOUT (e.g. PAYMENTS_READ_TIMEOUT=15), else this default.
@@ -34,9 +36,21 @@ GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024)
 GATEWAY_RATE_LIMIT = env_str("GATEWAY_RATE_LIMIT", "100/s")
 GATEWAY_RATE_LIMIT_REDIS_URL = env_str("GATEWAY_RATE_LIMIT_REDIS_URL", REDIS_URL)  # noqa: F405
 GATEWAY_ACCESS_LOG = env_bool("GATEWAY_ACCESS_LOG", True)
-# For people: each project's admin at /admin/<project>/ and Flower at /flower/ (off in production).
-GATEWAY_PROXY_ADMIN = env_bool("GATEWAY_PROXY_ADMIN", True)
-GATEWAY_PROXY_FLOWER = env_bool("GATEWAY_PROXY_FLOWER", True)
+# Clients get the same discipline as upstreams. Headers must arrive within GATEWAY_HEADER_TIMEOUT
+# (the server closes the connection: granian's --http1-header-read-timeout, set by bin/serve) and
+# the whole body within GATEWAY_BODY_TIMEOUT (408 JSON); one client address may have at most
+# GATEWAY_MAX_INFLIGHT_PER_CLIENT requests and WebSockets in progress at once (429 JSON; 0 = no cap).
+GATEWAY_HEADER_TIMEOUT = env_float("GATEWAY_HEADER_TIMEOUT", 10.0)
+GATEWAY_BODY_TIMEOUT = env_float("GATEWAY_BODY_TIMEOUT", 10.0)
+GATEWAY_MAX_INFLIGHT_PER_CLIENT = env_int("GATEWAY_MAX_INFLIGHT_PER_CLIENT", 100)
+# A WebSocket without a token in Sec-WebSocket-Protocol must send it as its first message within
+# this many seconds, else it is closed (4401) before anything is forwarded.
+GATEWAY_WS_AUTH_TIMEOUT = env_float("GATEWAY_WS_AUTH_TIMEOUT", 5.0)
+# Operator surfaces, off the public port unless turned on (`make up` and compose.yml turn them on):
+# each project's admin at /admin/<project>/ and Flower at /flower/. With DEBUG off the gateway
+# refuses to start with them on and a default or empty password (gateway.checks).
+GATEWAY_PROXY_ADMIN = env_bool("GATEWAY_PROXY_ADMIN", False)
+GATEWAY_PROXY_FLOWER = env_bool("GATEWAY_PROXY_FLOWER", False)
 
 READY_CHECKS = {
     "database": "food_common.health.check_database",
@@ -47,3 +61,8 @@ READY_CHECKS = {
 # served on a port of their own, so they are never reachable through the public port; 0 = off.
 GATEWAY_METRICS_PORT = env_int("GATEWAY_METRICS_PORT", 9108)
 GATEWAY_METRICS_BIND = env_str("GATEWAY_METRICS_BIND", env_str("BIND_HOST", "127.0.0.1"))
+
+# The gateway is an ASGI application (gateway_config/asgi.py, served by granian's ASGI interface);
+# there is no WSGI entry point, so `runserver` would serve only the Django pages, not the proxy.
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "gateway_config.asgi.application"

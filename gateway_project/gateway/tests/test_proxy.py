@@ -1,7 +1,10 @@
-"""The forwarding path against a stand-in upstream HTTP server (the real services are exercised by
-the cross-service tests in the top-level tests/)."""
+"""The ASGI forwarding path against a stand-in upstream HTTP server that records what it receives.
 
-import io
+The real services, granian's own parsing and raw-socket attacks are exercised by the cross-service
+tests in the top-level tests/ (test_edge.py); these check the gateway's own decisions.
+"""
+
+import asyncio
 import json
 import threading
 import time
@@ -12,31 +15,40 @@ import pytest
 from food_common.testing import make_access_token
 from gateway.proxy import GatewayApplication
 
+RECEIVED: list[dict] = []
+
 
 class Upstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self):  # noqa: N802
-        if self.path.startswith("/restaurants/slow"):
-            time.sleep(1.5)
-        if self.path.startswith("/restaurants/big"):
-            body = b"x" * (1024 * 1024)
-        else:
-            body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
+    def answer(self, status: int, body: bytes):
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Keep-Alive", "timeout=5")
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self):  # noqa: N802
+        RECEIVED.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
+        if self.path.startswith("/restaurants/slow"):
+            time.sleep(1.5)
+        if self.path.startswith("/restaurants/big"):
+            return self.answer(200, b"x" * (1024 * 1024))
+        if self.path.startswith("/restaurants/drop"):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return None
+        if self.path.startswith("/payments/provider-timeout"):
+            return self.answer(504, b'{"code": "provider_timeout"}')
+        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
+        return self.answer(200, body)
+
     def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        RECEIVED.append(
+            {"method": "POST", "path": self.path, "headers": dict(self.headers), "body": body}
+        )
+        self.answer(201, body)
 
     def log_message(self, *args):
         pass
@@ -50,50 +62,104 @@ def upstream_url():
     server.shutdown()
 
 
+class Gateway:
+    """The application under test, driven on one event loop for the whole test."""
+
+    def __init__(self, app: GatewayApplication):
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.django_calls = []
+
+    def call(
+        self,
+        method: str,
+        raw_path: bytes,
+        *,
+        body: bytes = b"",
+        headers=(),
+        query: bytes = b"",
+        body_delay: float | None = None,
+    ):
+        """Return (status, headers, body) of one request; `body_delay` holds the body back."""
+        messages = []
+        header_list = [(k.lower().encode(), v.encode()) for k, v in headers]
+        if body and not any(k == b"content-length" for k, _ in header_list):
+            header_list.append((b"content-length", str(len(body)).encode()))
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": raw_path.decode("latin-1"),
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": [(b"host", b"gateway.test"), *header_list],
+            "client": ("10.1.2.3", 5555),
+            "scheme": "http",
+        }
+
+        async def receive():
+            if body_delay is not None:
+                await asyncio.sleep(body_delay)
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            messages.append(message)
+
+        self.loop.run_until_complete(self.app(scope, receive, send))
+        start = messages[0]
+        payload = b"".join(m.get("body", b"") for m in messages[1:])
+        return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, payload
+
+    def close(self):
+        self.loop.run_until_complete(self.app.close())
+        self.loop.close()
+
+
 @pytest.fixture
 def gateway(settings, upstream_url):
-    settings.UPSTREAMS = {**settings.UPSTREAMS, "catalog": [upstream_url], "orders": [upstream_url]}
+    settings.UPSTREAMS = {
+        **settings.UPSTREAMS,
+        "catalog": [upstream_url],
+        "orders": [upstream_url],
+        "payments": [upstream_url],
+    }
     settings.GATEWAY_READ_TIMEOUTS = {**settings.GATEWAY_READ_TIMEOUTS, "catalog": 0.5}
     settings.GATEWAY_RATE_LIMIT = "0"
+    settings.GATEWAY_BODY_TIMEOUT = 0.3
+    settings.GATEWAY_MAX_INFLIGHT_PER_CLIENT = 2
+    calls = []
 
-    def django_app(environ, start_response):
-        start_response("200 OK", [])
-        return [b"django"]
+    async def django_app(scope, receive, send):
+        calls.append((scope["path"], (await receive())["body"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"django"})
 
-    return GatewayApplication(django_app=django_app)
+    gateway = Gateway(GatewayApplication(django_app=django_app))
+    gateway.django_calls = calls
+    RECEIVED.clear()
+    yield gateway
+    gateway.close()
 
 
-def call(app, method, path, body=b"", **environ):
-    captured = {}
-
-    def start_response(status, headers):
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    env = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": environ.pop("query", ""),
-        "REMOTE_ADDR": "10.1.2.3",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "CONTENT_LENGTH": str(len(body)) if body else "",
-        **environ,
-    }
-    chunks = b"".join(app(env, start_response))
-    return int(captured["status"][:3]), captured["headers"], chunks
+def error_code(reply) -> str:
+    status, headers, body = reply
+    assert headers["content-type"] == "application/json", reply
+    document = json.loads(body)
+    assert document["request_id"] == headers["x-request-id"]
+    return document["code"]
 
 
 def test_forwards_path_query_and_headers_without_hop_by_hop(gateway):
-    status, headers, body = call(
-        gateway,
+    status, headers, body = gateway.call(
         "GET",
-        "/restaurants",
-        query="page=2",
-        HTTP_CONNECTION="keep-alive, X-Secret-Hop",
-        HTTP_X_SECRET_HOP="1",
-        HTTP_X_CUSTOM="kept",
-        HTTP_X_FORWARDED_FOR="1.1.1.1",
-        HTTP_X_REQUEST_ID="rid-123",
+        b"/restaurants",
+        query=b"page=2",
+        headers=[
+            ("Connection", "keep-alive, X-Secret-Hop"),
+            ("X-Secret-Hop", "1"),
+            ("X-Custom", "kept"),
+            ("X-Forwarded-For", "1.1.1.1"),
+            ("X-Request-ID", "rid-123"),
+        ],
     )
     assert status == 200
     seen = {k.lower(): v for k, v in json.loads(body)["headers"].items()}
@@ -103,46 +169,204 @@ def test_forwards_path_query_and_headers_without_hop_by_hop(gateway):
     assert seen["x-forwarded-for"] == "1.1.1.1, 10.1.2.3"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-request-id"] == "rid-123"
-    assert "keep-alive" not in {k.lower() for k in headers}
+    assert seen["host"] == "gateway.test"
+    assert "keep-alive" not in headers and "date" not in headers
+
+
+def test_headers_with_underscores_and_framing_headers_never_reach_the_upstream(gateway):
+    status, _, _ = gateway.call(
+        "POST",
+        b"/orders",
+        body=b'{"a": 1}',
+        headers=[
+            ("Authorization", f"Bearer {make_access_token(7)}"),
+            ("Content_Length", "0"),
+            ("X_Forwarded_For", "6.6.6.6"),
+            ("X_Request_ID", "forged"),
+            ("Transfer_Encoding", "chunked"),
+        ],
+    )
+    assert status == 201
+    [received] = RECEIVED
+    seen = {k.lower(): v for k, v in received["headers"].items()}
+    assert not any("_" in name for name in seen), seen
+    assert seen["content-length"] == "8" and received["body"] == b'{"a": 1}'
+    assert seen["x-forwarded-for"] == "10.1.2.3"
+    assert seen["x-request-id"] != "forged"
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "query"),
+    [
+        ("/restaurants/café".encode(), b""),
+        (b"/restaurants/%ff", b""),
+        (b"/restaurants/%00", b""),
+        (b"/restaurants/a%0db", b""),
+        (b"/restaurants/%7f", b""),
+        (b"/restaurants", "q=é".encode()),
+        (b"/health/%00", b""),  # the gateway's own pages too
+    ],
+    ids=["non-ascii", "not-utf8", "nul", "cr", "del", "non-ascii-query", "django-path"],
+)
+def test_undecodable_or_control_paths_are_400_json_and_never_forwarded(gateway, raw_path, query):
+    reply = gateway.call("GET", raw_path, query=query)
+    assert reply[0] == 400 and error_code(reply) == "bad_request"
+    assert RECEIVED == [] and gateway.django_calls == []
+
+
+def test_path_is_forwarded_exactly_as_encoded(gateway):
+    for raw in (b"/restaurants/1%3Fids=1", b"/restaurants/a%2Fb", b"/restaurants/%20"):
+        assert gateway.call("GET", raw)[0] == 200
+    assert [r["path"] for r in RECEIVED] == [
+        "/restaurants/1%3Fids=1",
+        "/restaurants/a%2Fb",
+        "/restaurants/%20",
+    ]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Transfer-Encoding", "identity, chunked")],
+        [("Transfer-Encoding", "gzip")],
+        [("Content-Length", "3"), ("Content-Length", "3")],
+        [("Authorization", "Bearer a"), ("Authorization", "Bearer b")],
+        [("X-Note", "caf\xe9")],
+    ],
+    ids=["te-list", "te-gzip", "two-cl", "two-authorization", "non-ascii-value"],
+)
+def test_ambiguous_framing_and_headers_are_400(gateway, headers):
+    reply = gateway.call("POST", b"/restaurants", body=b"abc", headers=headers)
+    assert reply[0] == 400 and error_code(reply) == "bad_request"
+    assert RECEIVED == []
 
 
 def test_forwards_body_and_streams_large_answers(gateway):
     token = make_access_token(7)
-    status, _, body = call(
-        gateway,
+    status, _, body = gateway.call(
         "POST",
-        "/orders",
+        b"/orders",
         body=b'{"a": 1}',
-        CONTENT_TYPE="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
+        headers=[("Content-Type", "application/json"), ("Authorization", f"Bearer {token}")],
     )
     assert (status, body) == (201, b'{"a": 1}')
-    status, _, body = call(gateway, "GET", "/restaurants/big")
+    status, _, body = gateway.call("GET", b"/restaurants/big")
     assert status == 200 and len(body) == 1024 * 1024
 
 
 def test_protected_route_without_token_is_401_json_and_never_forwarded(gateway):
-    status, headers, body = call(gateway, "GET", "/orders")
-    assert status == 401
-    assert headers["Content-Type"] == "application/json"
-    assert json.loads(body)["code"] == "not_authenticated"
+    reply = gateway.call("GET", b"/orders")
+    assert reply[0] == 401 and error_code(reply) == "not_authenticated"
+    assert RECEIVED == []
+
+
+def test_a_token_on_a_public_route_is_checked_too(gateway):
+    reply = gateway.call("GET", b"/restaurants", headers=[("Authorization", "Bearer forged")])
+    assert reply[0] == 401 and error_code(reply) == "token_not_valid"
+    assert RECEIVED == []
+
+
+def test_body_that_does_not_arrive_in_time_is_408(gateway):
+    reply = gateway.call(
+        "POST",
+        b"/orders",
+        body=b"{}",
+        headers=[("Authorization", f"Bearer {make_access_token(7)}")],
+        body_delay=1.0,
+    )
+    assert reply[0] == 408 and error_code(reply) == "request_timeout"
+    assert reply[1]["connection"] == "close"
+    assert RECEIVED == []
+
+
+def test_more_requests_in_progress_from_one_address_than_the_cap_are_429(gateway):
+    async def three_at_once():
+        replies = []
+
+        async def one(delay):
+            messages = []
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": "/restaurants",
+                "raw_path": b"/restaurants",
+                "query_string": b"",
+                "headers": [
+                    (b"content-length", b"2"),
+                    (b"authorization", f"Bearer {make_access_token(1, role='admin')}".encode()),
+                ],
+                "client": ("10.9.9.9", 1),
+                "scheme": "http",
+            }
+
+            async def receive():
+                await asyncio.sleep(delay)
+                return {"type": "http.request", "body": b"{}", "more_body": False}
+
+            async def send(message):
+                messages.append(message)
+
+            await gateway.app(scope, receive, send)
+            replies.append((delay, messages[0]["status"]))
+
+        await asyncio.gather(one(0.2), one(0.2), one(0.0))
+        return sorted(replies)
+
+    replies = gateway.loop.run_until_complete(three_at_once())
+    # The two slow ones hold both slots; the third, from the same address, is refused.
+    assert replies == [(0.0, 429), (0.2, 201), (0.2, 201)], replies
+    assert gateway.app.inflight == {}
 
 
 def test_slow_upstream_is_504_json(gateway):
-    status, _, body = call(gateway, "GET", "/restaurants/slow")
-    assert status == 504 and json.loads(body)["code"] == "upstream_timeout"
+    reply = gateway.call("GET", b"/restaurants/slow")
+    assert reply[0] == 504 and error_code(reply) == "upstream_timeout"
 
 
-def test_oversize_body_is_413_before_reading(gateway, settings):
-    status, _, body = call(
-        gateway,
+def test_answers_the_service_chose_never_open_a_circuit(gateway):
+    # Given payments answering its own JSON 504 (the provider timed out) again and again
+    token = make_access_token(3)
+    for _ in range(5):
+        reply = gateway.call(
+            "GET", b"/payments/provider-timeout", headers=[("Authorization", f"Bearer {token}")]
+        )
+        assert reply[0] == 504 and json.loads(reply[2]) == {"code": "provider_timeout"}
+    # Then the copy's circuit is still closed
+    [copy] = gateway.app.upstreams["payments"].upstreams
+    assert copy.breaker.state == "closed"
+
+
+def test_dropped_connections_count_against_the_copy(gateway, settings):
+    for _ in range(settings.GATEWAY_CIRCUIT_THRESHOLD):
+        reply = gateway.call("GET", b"/restaurants/drop")
+        assert reply[0] == 503 and error_code(reply) == "upstream_unavailable"
+    [copy] = gateway.app.upstreams["catalog"].upstreams
+    assert copy.breaker.state == "open"
+
+
+def test_oversize_body_is_413_before_reading(gateway):
+    reply = gateway.call(
         "POST",
-        "/restaurants",
-        CONTENT_LENGTH=str(10**9),
-        HTTP_AUTHORIZATION=f"Bearer {make_access_token(1, role='admin')}",
+        b"/restaurants",
+        headers=[
+            ("Content-Length", str(10**9)),
+            ("Authorization", f"Bearer {make_access_token(1, role='admin')}"),
+        ],
     )
-    assert status == 413 and json.loads(body)["code"] == "request_too_large"
+    assert reply[0] == 413 and error_code(reply) == "request_too_large"
 
 
-def test_other_paths_go_to_django(gateway):
-    assert call(gateway, "GET", "/health")[2] == b"django"
+def test_other_paths_go_to_django_with_their_body(gateway):
+    assert gateway.call("GET", b"/health")[2] == b"django"
+    assert gateway.call("POST", b"/schema", body=b"xyz")[2] == b"django"
+    assert gateway.django_calls == [("/health", b""), ("/schema", b"xyz")]
+
+
+def test_an_unexpected_failure_is_500_json_with_the_request_id(gateway, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gateway.app, "forward", broken)
+    reply = gateway.call("GET", b"/restaurants", headers=[("X-Request-ID", "rid-500")])
+    assert reply[0] == 500 and error_code(reply) == "server_error"
+    assert reply[1]["x-request-id"] == "rid-500"

@@ -1,3 +1,4 @@
+import asyncio
 import uuid
 
 import pytest
@@ -15,15 +16,24 @@ def test_parse_rate():
 
 
 def test_limit_counts_per_client_in_redis():
-    limiter = RateLimiter(settings.REDIS_URL, "3/min")
-    client, other = f"test-{uuid.uuid4().hex}", f"test-{uuid.uuid4().hex}"
-    assert [limiter.retry_after(client) for _ in range(3)] == [None, None, None]
-    retry_after = limiter.retry_after(client)
+    async def scenario():
+        limiter = RateLimiter(settings.REDIS_URL, "3/min")
+        client, other = f"test-{uuid.uuid4().hex}", f"test-{uuid.uuid4().hex}"
+        try:
+            first = [await limiter.retry_after(client) for _ in range(3)]
+            return first, await limiter.retry_after(client), await limiter.retry_after(other)
+        finally:
+            await limiter.close()
+
+    first, retry_after, other = asyncio.run(scenario())
+    assert first == [None, None, None]
     assert retry_after is not None and 1 <= retry_after <= 60
-    assert limiter.retry_after(other) is None
+    assert other is None
 
 
 def test_limit_fails_open_when_redis_is_away():
-    limiter = RateLimiter("redis://127.0.0.1:1/0", "1/min")
-    assert limiter.retry_after("someone") is None
-    assert limiter.retry_after("someone") is None
+    async def scenario():
+        limiter = RateLimiter("redis://127.0.0.1:1/0", "1/min")
+        return [await limiter.retry_after("someone") for _ in range(2)]
+
+    assert asyncio.run(scenario()) == [None, None]

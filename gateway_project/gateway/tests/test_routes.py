@@ -29,11 +29,13 @@ from gateway.routes import Route, resolve
         ("GET", "/admin/unknown/", None),
     ],
 )
-def test_resolve(method, path, expected):
+def test_resolve(settings, method, path, expected):
+    settings.GATEWAY_PROXY_ADMIN = True  # off by default; `make up` turns them on
+    settings.GATEWAY_PROXY_FLOWER = True
     assert resolve(method, path) == expected
 
 
-def test_admin_and_flower_proxying_can_be_switched_off(settings):
+def test_admin_and_flower_proxying_is_off_when_switched_off(settings):
     settings.GATEWAY_PROXY_ADMIN = False
     settings.GATEWAY_PROXY_FLOWER = False
     assert resolve("GET", "/admin/catalog/") is None

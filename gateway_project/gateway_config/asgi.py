@@ -1,11 +1,15 @@
-"""WSGI entry point of the gateway: the forwarding fast path wrapped around the Django app."""
+"""ASGI entry point of the gateway: the forwarding path (HTTP and WebSocket) around Django's app.
+
+Served by granian's ASGI interface (`bin/serve gateway`). Django's ASGI handler serves only the
+gateway's own pages (health, readiness, schema, docs, its admin); proxied paths never enter it.
+"""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_config.settings")
-django_application = get_wsgi_application()
+django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402
 from gateway.metrics_server import start_metrics_server  # noqa: E402
