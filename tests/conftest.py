@@ -1,5 +1,6 @@
 """Cross-service tests: one real stack per test session, driven over HTTP through the gateway."""
 
+import os
 import uuid
 
 import pytest
@@ -10,7 +11,10 @@ from tests.stack import Stack
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("stack"))
+    # E2E_DB_PREFIX lets two test sessions on one machine keep their databases apart.
+    stack = Stack(
+        tmp_path_factory.mktemp("stack"), prefix=os.environ.get("E2E_DB_PREFIX", "food_e2e")
+    )
     stack.prepare()
     try:
         yield stack.start()

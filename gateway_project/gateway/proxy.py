@@ -201,7 +201,17 @@ class GatewayApplication:
                     refused.status, refused.detail, refused.code, headers=refused.headers
                 )
             except ClientGone:
-                reply.status = 499  # nginx's figure for "client closed the request"
+                # granian ends the body this way both when the client left and when its chunked
+                # framing broke: answer for the second case; in the first nobody hears it.
+                try:
+                    await reply.error(
+                        400,
+                        "The request body is malformed or was cut off.",
+                        EdgeErrorCode.BAD_REQUEST,
+                        headers=((b"connection", b"close"),),
+                    )
+                except Exception:  # noqa: BLE001 - the client is gone
+                    reply.status = 499  # nginx's figure for "client closed the request"
             self.count_and_log(scope, route, reply.status, started)
         except Exception:
             logger.exception("the gateway failed on %s", scope.get("path"))

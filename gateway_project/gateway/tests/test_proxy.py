@@ -279,6 +279,35 @@ def test_body_that_does_not_arrive_in_time_is_408(gateway):
     assert RECEIVED == []
 
 
+def test_a_body_the_server_could_not_frame_is_400_json_and_never_forwarded(gateway):
+    # granian reports a broken chunked body to the application as a disconnect.
+    messages = []
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/orders",
+        "raw_path": b"/orders",
+        "query_string": b"",
+        "headers": [
+            (b"transfer-encoding", b"chunked"),
+            (b"authorization", f"Bearer {make_access_token(7)}".encode()),
+        ],
+        "client": ("10.1.2.3", 1),
+        "scheme": "http",
+    }
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        messages.append(message)
+
+    gateway.loop.run_until_complete(gateway.app(scope, receive, send))
+    assert messages[0]["status"] == 400
+    assert json.loads(messages[1]["body"])["code"] == "bad_request"
+    assert RECEIVED == []
+
+
 def test_more_requests_in_progress_from_one_address_than_the_cap_are_429(gateway):
     async def three_at_once():
         replies = []
