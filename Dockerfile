@@ -24,16 +24,17 @@ RUN pip install --no-deps ./common
 
 COPY . .
 
-# Each project's static files (Django admin, DRF) go to its default STATIC_ROOT,
-# /app/var/static/<project>, where WhiteNoise serves them at run time. DEBUG=0 and the dummy
-# SECRET_KEY exist for this build step only: they are not in the image's environment.
+# Each project's static files (Django admin, DRF; the gateway's Swagger UI for /docs) go to its
+# default STATIC_ROOT, /app/var/static/<project>, where WhiteNoise serves them at run time. DEBUG=0
+# and the dummy SECRET_KEY exist for this build step only: they are not in the image's environment.
 # hadolint ignore=DL3003
 RUN set -eu; \
     for project in auth catalog orders payments gateway; do \
       (cd "${project}_project" && \
         DEBUG=0 SECRET_KEY=build-only-dummy-secret-key python manage.py collectstatic --noinput -v0); \
     done \
-    && test -d /app/var/static/gateway/admin
+    && test -d /app/var/static/gateway/admin \
+    && test -f /app/var/static/gateway/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js
 
 # Run as an unprivileged user, named by number so that Kubernetes' runAsNonRoot can verify it. The
 # code stays owned by root (read-only for the app); var/ is the app's, for what a process writes.

@@ -3,8 +3,12 @@ SHELL := /bin/bash
 VENV ?= .venv
 PROJECTS := auth catalog orders payments gateway
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# DEBUG is off unless set (production); a local run and the tests run with DEBUG=1: local
+# secrets and signing key, the default admin password. `make up DEBUG=0` (or DEBUG=0 in the
+# environment) runs the production way. The cross-service tests' processes run with DEBUG=0.
+export DEBUG ?= 1
 
-.PHONY: up install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench
+.PHONY: up install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench fuzz
 
 # The admins and Flower are off the gateway by default; a local run serves them there.
 up: install bootstrap ## run every process (Ctrl-C stops them all)
@@ -39,6 +43,11 @@ test-%: install ## one project's suite, e.g. `make test-catalog`
 
 cross: install ## cross-service tests: real processes on free ports, HTTP through the gateway
 	pytest tests
+
+# `make test` runs tests/test_fuzz.py with a fixed seed and 5 examples per operation.
+fuzz: install ## schemathesis longer, with a random seed: every operation, role, gateway and direct
+	FUZZ_SEED=$${FUZZ_SEED:-random} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} FUZZ_STEPS=$${FUZZ_STEPS:-12} \
+	  pytest tests/test_fuzz.py
 
 lint: install
 	ruff check .

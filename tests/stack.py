@@ -29,6 +29,8 @@ PG_ADMIN_URL = os.environ.get("E2E_PG_URL", "postgresql://postgres@127.0.0.1:543
 SERVICES = ("auth", "catalog", "orders", "payments", "gateway")
 # Celery workers: queue -> the project whose code consumes it.
 WORKER_QUEUES = {"orders": "orders", "notifications": "orders", "payments": "payments"}
+# Every process signs and verifies events with it (food_common.events.signing).
+EVENT_SIGNING_KEY = "e2e-only-event-signing-key-not-for-production-0123456789"
 
 
 _handed_out: set[int] = set()
@@ -209,6 +211,7 @@ class Stack:
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "DEBUG": "0",
             "SECRET_KEY": "e2e-only-secret-key-not-for-production-0123456789",
+            "EVENT_SIGNING_KEY": EVENT_SIGNING_KEY,
             "ALLOWED_HOSTS": "*",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.database(service)}",
             "REDIS_URL": f"{redis_url}/1",
@@ -226,6 +229,8 @@ class Stack:
             "GATEWAY_RATE_LIMIT": "1000/s",
             "LOGIN_RATE_PER_IP": "1000/min",
             "LOGIN_RATE_PER_EMAIL": "1000/min",
+            "REGISTER_RATE_PER_IP": "1000/min",
+            "REGISTER_RATE_GLOBAL": "1000/min",
             "WEB_WORKERS": "1",
             "WEB_THREADS": "4",
             "WORKER_CONCURRENCY": "1",
@@ -239,13 +244,16 @@ class Stack:
             "EMAIL_FILE_PATH": str(self.mail_dir),
             "BEAT_STATE_DIR": str(self.workdir),
             "GATEWAY_METRICS_PORT": str(self.gateway_metrics_port),
+            # collectstatic (prepare) writes here and WhiteNoise serves from here (DEBUG=0).
+            "STATIC_ROOT": str(self.workdir / "static" / service),
         }
         env.update(self.extra_env)
         return env
 
     # -- lifecycle -------------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Write a fresh signing key, recreate every database and migrate them (in parallel)."""
+        """Write a fresh signing key, recreate and migrate every database (in parallel), and collect
+        the gateway's static files."""
         self.key_path.parent.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.key_path.write_bytes(
@@ -257,17 +265,24 @@ class Stack:
         )
         self.key_path.chmod(0o600)
 
-        def migrate(service: str) -> None:
-            recreate_database(self.database(service))
+        def manage(service: str, *command: str) -> None:
             result = subprocess.run(
-                [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
+                [str(VENV_BIN / "python"), "manage.py", *command],
                 cwd=ROOT / f"{service}_project",
                 env=self.env(service),
                 capture_output=True,
                 text=True,
             )
             if result.returncode:
-                raise RuntimeError(f"migrate {service} failed:\n{result.stdout}\n{result.stderr}")
+                raise RuntimeError(
+                    f"{command[0]} {service} failed:\n{result.stdout}\n{result.stderr}"
+                )
+
+        def migrate(service: str) -> None:
+            recreate_database(self.database(service))
+            manage(service, "migrate", "--noinput", "-v0")
+            if service == "gateway":  # its /docs assets (Swagger UI); the others serve no pages
+                manage(service, "collectstatic", "--noinput", "-v0")
 
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(migrate, SERVICES))

@@ -1,8 +1,9 @@
 """The gateway: spreading over copies, failover, 503 when none answers, recovery, request ids,
-bad input, schema and readiness."""
+bad input (JSON errors at the gateway and at every service), schema, docs and readiness."""
 
 import time
 import uuid
+from html.parser import HTMLParser
 
 import pytest
 
@@ -112,3 +113,102 @@ def test_ready_reports_each_upstream_on_the_internal_port_only(api, stack):
     body = reply.json()
     assert set(body["upstreams"]) == {"auth", "catalog", "orders", "payments"}
     assert body["upstreams"]["catalog"][stack.url("catalog", 1)] == "ok"
+
+
+# --- hostile input: a JSON error at the gateway and at every service ----------------------------
+
+SERVICE_PATHS = {
+    "auth": "/auth/me",
+    "catalog": "/restaurants",
+    "orders": "/orders",
+    "payments": "/payments",
+}
+
+
+def assert_json_error(reply, status: int, code: str) -> None:
+    assert reply.status == status, reply
+    assert reply.headers["Content-Type"] == "application/json", reply
+    body = reply.json()
+    assert body["code"] == code, reply
+    assert body["request_id"] == reply.headers["X-Request-ID"], reply
+    assert b"Traceback" not in reply.body and b"settings" not in reply.body.lower()
+
+
+@pytest.mark.parametrize("where", ["gateway", "gateway-forwarded", *SERVICE_PATHS])
+def test_a_bad_host_header_is_a_json_400(api, stack, where):
+    if where == "gateway":  # the gateway's own page
+        reply = api.get("/health", headers={"Host": "bad!host"})
+    elif where == "gateway-forwarded":  # forwarded as it came: the service refuses it
+        reply = api.get("/restaurants", headers={"Host": "bad!host"})
+    else:
+        reply = api.get(
+            SERVICE_PATHS[where], headers={"Host": "bad!host"}, base_url=stack.url(where)
+        )
+    assert_json_error(reply, 400, "bad_request")
+
+
+NESTED = b"[" * 1000 + b"]" * 1000  # 2 KB: deeper than Python's JSON parser goes
+
+
+def test_deeply_nested_json_is_400_through_the_gateway_and_at_a_service(api, stack, customer):
+    assert_json_error(api.request("POST", "/auth/register", body=NESTED), 400, "parse_error")
+    assert_json_error(
+        api.request("POST", "/orders", body=NESTED, token=customer["access"]), 400, "parse_error"
+    )
+    direct = api.request("POST", "/auth/login", body=NESTED, base_url=stack.url("auth"))
+    assert_json_error(direct, 400, "parse_error")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_any_method_to_an_unknown_path_is_json_404_at_every_service(api, stack, customer, method):
+    for service in SERVICE_PATHS:
+        reply = api.request(
+            method,
+            "/orders/6/cancle" if service == "orders" else "/no/such/path",
+            body=b"{}",
+            token=customer["access"],
+            headers={"Cookie": f"{service}_sessionid=x; {service}_csrftoken=y"},
+            base_url=stack.url(service),
+        )
+        assert_json_error(reply, 404, "not_found")
+    through_gateway = api.request("POST", "/orders/6/cancle", body=b"{}", token=customer["access"])
+    assert_json_error(through_gateway, 404, "not_found")
+
+
+class _Assets(HTMLParser):
+    """The URLs of the scripts, stylesheets and icons a page loads."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script" and attrs.get("src"):
+            self.urls.append(attrs["src"])
+        elif tag == "link" and attrs.get("href"):
+            self.urls.append(attrs["href"])
+
+
+ASSET_TYPES = {
+    ".js": ("text/javascript", "application/javascript"),
+    ".css": ("text/css",),
+    ".png": ("image/png",),
+}
+
+
+def test_docs_and_every_asset_they_load_come_from_the_gateway(api):
+    page = api.get("/docs", headers={"Accept": "text/html"})
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html"), page
+    assert b"cdn" not in page.body.lower() and b"persistAuthorization" in page.body
+    parser = _Assets()
+    parser.feed(page.body.decode())
+    assert len(parser.urls) >= 4, parser.urls  # icon, stylesheet, bundle, preset
+    for url in parser.urls:
+        # The gateway's own static files (its public port, GATEWAY_PROXY_ADMIN off), no CDN.
+        assert url.startswith("/static/gateway/"), url
+        reply = api.get(url, headers={"Accept": "*/*"})
+        assert reply.status == 200, (url, reply)
+        content_type = reply.headers["Content-Type"].split(";")[0]
+        assert content_type in ASSET_TYPES[url[url.rindex(".") :]], (url, content_type)
+        assert len(reply.body) > 100, url

@@ -293,6 +293,7 @@ def test_every_object_validates_against_the_kubernetes_schemas(rendered, no_netw
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
         "Ingress",
+        "NetworkPolicy",
     }
     assert expected <= validated
 
@@ -562,7 +563,7 @@ def test_configmap_addresses(rendered):
     assert all(isinstance(v, str) for v in data.values())
     assert data["DEBUG"] == "0"
     assert data["BIND_HOST"] == "0.0.0.0"
-    assert data["NUM_PROXIES"] == "1"
+    assert data["NUM_PROXIES"] == "2"  # trusted proxies: the Ingress controller and the gateway
     assert data["JWT_JWKS_URL"] == "http://auth:4001/auth/.well-known/jwks.json"
     assert data["REDIS_URL"].startswith("redis://redis:6379/")
     for project, port in PORTS.items():
@@ -633,3 +634,151 @@ def test_beats_probes_run_the_compose_check(rendered):
     (container,) = _containers(of_kind(rendered, "Deployment")["beat"])
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["exec"]["command"] == ["python", "-c", code], probe
+
+
+# --- network policies: only the gateway reaches the services ----------------------------------
+
+# Who may connect to each HTTP port inside the namespace (by the pods' app.kubernetes.io/name).
+ALLOWED_CALLERS = {
+    "gateway": set(),  # from outside only: the ingress controller
+    "auth": {"gateway", "auth", "catalog", "orders", "payments"},  # JWKS for token checks
+    "catalog": {"gateway", "orders"},
+    "orders": {"gateway", "payments"},
+    "payments": {"gateway"},
+    "flower": {"gateway"},
+}
+# Peers outside the namespace (namespace name, pod name label) and the ports they may reach.
+OUTSIDE_PEERS = {
+    ("ingress-nginx", "ingress-nginx"): {("gateway", 8000)},
+    ("monitoring", "prometheus"): {("gateway", 9108), *((p, n) for p, n in PORTS.items())},
+}
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """Whether a Kubernetes label selector (matchLabels, matchExpressions) selects `labels`."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        present, value = key in labels, labels.get(key)
+        if operator == "In":
+            ok = present and value in expression["values"]
+        elif operator == "NotIn":
+            ok = not present or value not in expression["values"]
+        else:
+            assert operator in {"Exists", "DoesNotExist"}, operator
+            ok = present == (operator == "Exists")
+        if not ok:
+            return False
+    return True
+
+
+def _pod_labels(rendered) -> dict[str, dict]:
+    return {
+        name: d["spec"]["template"]["metadata"]["labels"]
+        for name, d in of_kind(rendered, "Deployment").items()
+    }
+
+
+def _container_port(deployment: dict, target) -> int:
+    if isinstance(target, int):
+        return target
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        for port in container.get("ports", []):
+            if port.get("name") == target:
+                return port["containerPort"]
+    raise AssertionError(f"no container port named {target}")
+
+
+def _allowed(rendered, workload: str, port: int) -> tuple[set[str], set[tuple[str, str]]]:
+    """Return who may connect to `workload`'s pods on `port`: the namespace's workloads, and the
+    (namespace, pod name) peers from outside it. A rule with no `ports` allows every port."""
+    pods = _pod_labels(rendered)
+    inside, outside = set(), set()
+    for policy in of_kind(rendered, "NetworkPolicy").values():
+        spec = policy["spec"]
+        if "Ingress" not in spec["policyTypes"] or not _selects(
+            spec["podSelector"], pods[workload]
+        ):
+            continue
+        for rule in spec.get("ingress", []):
+            ports = [(p.get("protocol", "TCP"), p.get("port")) for p in rule.get("ports", [])]
+            if ports and ("TCP", port) not in ports:
+                continue
+            assert rule.get("from"), f"{policy['metadata']['name']}: a rule open to everyone"
+            for peer in rule["from"]:
+                assert "ipBlock" not in peer, f"{policy['metadata']['name']}: an ipBlock peer"
+                if "namespaceSelector" in peer:
+                    namespace = peer["namespaceSelector"]["matchLabels"]
+                    name = peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                    outside.add((namespace["kubernetes.io/metadata.name"], name))
+                else:
+                    inside |= {
+                        n for n, labels in pods.items() if _selects(peer["podSelector"], labels)
+                    }
+    return inside, outside
+
+
+def test_label_selectors():
+    labels = {"app.kubernetes.io/name": "orders", "app.kubernetes.io/component": "web"}
+    assert _selects({}, labels)
+    assert _selects({"matchLabels": {"app.kubernetes.io/name": "orders"}}, labels)
+    assert not _selects({"matchLabels": {"app.kubernetes.io/name": "catalog"}}, labels)
+    expression = {"key": "app.kubernetes.io/name", "operator": "In", "values": ["gateway"]}
+    assert not _selects({"matchExpressions": [expression]}, labels)
+    expression["values"].append("orders")
+    assert _selects({"matchExpressions": [expression]}, labels)
+
+
+def test_the_namespace_denies_every_connection_no_policy_allows(rendered):
+    denies = [
+        p
+        for p in of_kind(rendered, "NetworkPolicy").values()
+        if p["spec"]["podSelector"] == {}
+        and p["spec"]["policyTypes"] == ["Ingress"]
+        and not p["spec"].get("ingress")
+    ]
+    assert len(denies) == 1
+
+
+def test_every_service_port_is_covered_by_a_network_policy(rendered):
+    """Each Service's port is reachable by the callers that need it, and by nobody else."""
+    deployments = of_kind(rendered, "Deployment")
+    pods = _pod_labels(rendered)
+    covered = set()
+    for name, service in of_kind(rendered, "Service").items():
+        (workload,) = [
+            n
+            for n, labels in pods.items()
+            if _selects({"matchLabels": service["spec"]["selector"]}, labels)
+        ]
+        for service_port in service["spec"]["ports"]:
+            port = _container_port(deployments[workload], service_port["targetPort"])
+            inside, outside = _allowed(rendered, workload, port)
+            assert inside or outside, f"Service {name}: nothing may reach port {port}"
+            assert inside == ALLOWED_CALLERS[workload], f"{workload}:{port} from {inside}"
+            for peer in outside:
+                assert (workload, port) in OUTSIDE_PEERS[peer], f"{peer} reaches {workload}:{port}"
+            covered.add(workload)
+    assert covered == set(ALLOWED_CALLERS)
+    # Only the ingress controller reaches the public port from outside; the gateway's metrics
+    # port is for Prometheus only.
+    assert _allowed(rendered, "gateway", PORTS["gateway"]) == (
+        set(),
+        {("ingress-nginx", "ingress-nginx")},
+    )
+    assert _allowed(rendered, "gateway", 9108) == (set(), {("monitoring", "prometheus")})
+
+
+def test_no_policy_opens_the_workers_or_beat(rendered):
+    """They serve nothing: only the namespace's default deny selects them."""
+    pods = _pod_labels(rendered)
+    for workload in ("worker-orders", "worker-notifications", "worker-payments", "beat"):
+        opening = [
+            name
+            for name, policy in of_kind(rendered, "NetworkPolicy").items()
+            if policy["spec"].get("ingress")
+            and _selects(policy["spec"]["podSelector"], pods[workload])
+        ]
+        assert opening == [], workload

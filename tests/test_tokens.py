@@ -7,11 +7,14 @@ import hmac
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.client import Api
 
 
 def _b64(data: bytes) -> str:
@@ -113,3 +116,22 @@ def test_missing_token_is_401_at_gateway_and_service(api, stack):
     assert at_gateway.status == 401 and at_gateway.json()["code"] == "not_authenticated", at_gateway
     direct = api.get("/orders", base_url=stack.url("orders"))
     assert direct.status == 401 and direct.json()["code"] == "not_authenticated", direct
+
+
+def test_parallel_refreshes_of_one_token_through_the_gateway_give_exactly_one_pair(
+    api, stack, customer
+):
+    # When: twelve clients (a connection each) send the same refresh token at once
+    clients = [Api(stack.gateway_url) for _ in range(12)]
+    with ThreadPoolExecutor(len(clients)) as pool:
+        replies = list(
+            pool.map(lambda c: c.post("/auth/refresh", {"refresh": customer["refresh"]}), clients)
+        )
+
+    # Then: one new pair; every other answer a 401 JSON, and the new refresh token works once
+    assert sorted(r.status for r in replies) == [200] + [401] * 11, replies
+    assert {r.json()["code"] for r in replies if r.status == 401} == {"token_not_valid"}
+    (pair,) = [r.json() for r in replies if r.status == 200]
+    assert api.post("/auth/refresh", {"refresh": customer["refresh"]}).status == 401
+    assert api.post("/auth/refresh", {"refresh": pair["refresh"]}).status == 200
+    assert api.post("/auth/refresh", {"refresh": pair["refresh"]}).status == 401

@@ -1,5 +1,6 @@
 from django.utils.cache import patch_cache_control
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -19,20 +20,54 @@ from accounts.serializers import (
     UserRegisterInputSerializer,
 )
 from accounts.services import user_register
-from accounts.throttles import LoginEmailThrottle, LoginIPThrottle
+from accounts.throttles import (
+    LoginEmailThrottle,
+    LoginIPThrottle,
+    RegisterGlobalThrottle,
+    RegisterIPThrottle,
+)
+from food_common.schema import ErrorSerializer
 
 JWKS_MAX_AGE = 300
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    description="Seconds to wait before trying again.",
+    response=[429],
+)
 
 
 class UserRegisterApi(APIView):
-    """Create an account; `role` is customer (default) or restaurant_owner, never admin."""
+    """Create an account; `role` is customer (default) or restaurant_owner, never admin.
+
+    Rate-limited per client IP, and for all clients together (each registration hashes a
+    password, which is slow on purpose).
+    """
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_classes = [RegisterIPThrottle, RegisterGlobalThrottle]
+
+    def check_throttles(self, request):
+        # In order, stopping at the first refusal (DRF asks every throttle, and each counts the
+        # request it lets through): a client over its own limit must not use up everyone's.
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                self.throttled(request, throttle.wait())
 
     @extend_schema(
         request=UserRegisterInputSerializer,
-        responses={201: UserOutputSerializer, 400: OpenApiResponse(description="Invalid input")},
+        responses={
+            201: UserOutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Invalid input"),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many registrations from this address (REGISTER_RATE_PER_IP) "
+                "or from everyone (REGISTER_RATE_GLOBAL); see Retry-After",
+            ),
+        },
+        parameters=[RETRY_AFTER],
         summary="Create an account (role customer or restaurant_owner)",
     )
     def post(self, request):
@@ -55,8 +90,9 @@ class LoginApi(jwt_views.TokenObtainPairView):
         responses={
             200: TokenPairOutputSerializer,
             401: OpenApiResponse(description="Bad credentials"),
-            429: OpenApiResponse(description="Too many attempts; see Retry-After"),
+            429: OpenApiResponse(ErrorSerializer, description="Too many attempts; see Retry-After"),
         },
+        parameters=[RETRY_AFTER],
         summary="Exchange email and password for an access and a refresh token",
     )
     def post(self, request, *args, **kwargs):

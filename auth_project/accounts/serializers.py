@@ -1,7 +1,9 @@
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt import serializers as jwt_serializers
+from rest_framework_simplejwt.settings import api_settings
 
+from accounts import services
 from accounts.models import User
 from accounts.tokens import RefreshToken
 
@@ -57,12 +59,16 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
     token_class = RefreshToken
 
     def validate(self, attrs: dict) -> dict:
-        try:
-            return super().validate(attrs)
-        except User.DoesNotExist:  # deleted since the token was issued
+        # simplejwt's own rotation blacklists with get_or_create, so parallel uses of one token
+        # each got a new pair; services.refresh_token_rotate lets exactly one of them through.
+        refresh = self.token_class(attrs["refresh"])  # signature, expiry, type, blacklist
+        user = User.objects.filter(pk=refresh.get(api_settings.USER_ID_CLAIM)).first()
+        if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
             raise AuthenticationFailed(
                 self.error_messages["no_active_account"], "no_active_account"
-            ) from None
+            )
+        successor = services.refresh_token_rotate(refresh=refresh)
+        return {"access": str(successor.access_token), "refresh": str(successor)}
 
 
 class TokenBlacklistSerializer(jwt_serializers.TokenBlacklistSerializer):

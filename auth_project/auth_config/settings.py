@@ -61,3 +61,8 @@ SIMPLE_JWT = {
 # POST /auth/login throttles (DRF rate syntax: "<count>/<sec|min|hour|day>").
 LOGIN_RATE_PER_IP = env_str("LOGIN_RATE_PER_IP", "20/min")
 LOGIN_RATE_PER_EMAIL = env_str("LOGIN_RATE_PER_EMAIL", "5/min")
+# POST /auth/register throttles: per client IP, and one ceiling for every client together, since
+# each registration costs a password hash (~0.25 s of a core): "2/s" keeps registrations to at
+# most half a core of hashing, and one address to a few sign-ups an hour.
+REGISTER_RATE_PER_IP = env_str("REGISTER_RATE_PER_IP", "10/hour")
+REGISTER_RATE_GLOBAL = env_str("REGISTER_RATE_GLOBAL", "2/s")

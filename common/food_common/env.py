@@ -56,10 +56,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 def env_secret(name: str, local_default: str) -> str:
-    """Return a secret; the local default is refused when DEBUG is off (production must set it)."""
+    """Return a secret; the local default is refused unless DEBUG is on (production must set it)."""
     value = os.environ.get(name)
     if value:
         return value
-    if not env_bool("DEBUG", True):
-        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+    if not env_bool("DEBUG", False):
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off (the default; a local run sets DEBUG=1)"
+        )
     return local_default

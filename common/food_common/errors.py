@@ -6,7 +6,7 @@ errors (bad URL, oversize body, crash) answer in the same shape instead of an HT
 
 import logging
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import DisallowedHost, PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions, status
@@ -20,6 +20,7 @@ class ErrorCode:
     """Error codes shared by every service (each domain adds its own)."""
 
     INVALID = "invalid"
+    BAD_REQUEST = "bad_request"
     PARSE_ERROR = "parse_error"
     NOT_AUTHENTICATED = "not_authenticated"
     AUTHENTICATION_FAILED = "authentication_failed"
@@ -31,6 +32,7 @@ class ErrorCode:
     CONFLICT = "conflict"
     BODY_TOO_LARGE = "request_too_large"
     THROTTLED = "throttled"
+    LOCKED_OUT = "locked_out"
     SERVER_ERROR = "server_error"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     UPSTREAM_TIMEOUT = "upstream_timeout"
@@ -129,6 +131,10 @@ def handler400(request, exception=None):
     if isinstance(exception, RequestDataTooBig):
         return JsonResponse(
             error_body("Request body is too large.", ErrorCode.BODY_TOO_LARGE), status=413
+        )
+    if isinstance(exception, DisallowedHost):  # not a host name, or not in ALLOWED_HOSTS
+        return JsonResponse(
+            error_body("The Host header is not valid.", ErrorCode.BAD_REQUEST), status=400
         )
     return JsonResponse(error_body("Bad request.", ErrorCode.INVALID), status=400)
 

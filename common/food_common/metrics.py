@@ -3,8 +3,9 @@
 Counting in the processes that do the work would split the figures between web and worker
 processes (and lose them at every restart); the database and Redis already hold them, so a
 collector reads them when `/metrics` is scraped: events published (outbox rows), waiting in the
-outbox, handled (inbox rows), dead-lettered, and retried (a Redis counter the event task bumps),
-plus the Celery queue lengths. Services add their own domain collectors (`domain_collector`).
+outbox, handled (inbox rows), dead-lettered (a handler gave up), rejected (dead letters of
+envelopes not signed by their producer), and retried (a Redis counter the event task bumps), plus
+the Celery queue lengths. Services add their own domain collectors (`domain_collector`).
 """
 
 import logging
@@ -44,9 +45,10 @@ class EventsCollector(Collector):
         yield CounterMetricFamily("food_events_handled", "")
         yield CounterMetricFamily("food_events_dead_lettered", "")
         yield CounterMetricFamily("food_events_retried", "")
+        yield CounterMetricFamily("food_events_rejected", "")
 
     def collect(self) -> Iterable:
-        from food_common.events.models import DeadLetter, InboxEntry, OutboxEvent
+        from food_common.events.models import REJECTED, DeadLetter, InboxEntry, OutboxEvent
         from food_common.events.routing import SUBSCRIBERS
 
         published = CounterMetricFamily(
@@ -64,6 +66,11 @@ class EventsCollector(Collector):
             "food_events_dead_lettered", "Events given up on", labels=["type"]
         )
         retried = CounterMetricFamily("food_events_retried", "Event task retries", labels=["type"])
+        rejected = CounterMetricFamily(
+            "food_events_rejected",
+            "Envelopes rejected as not signed by their producer (type: other if unknown)",
+            labels=["type"],
+        )
         try:
             for row in OutboxEvent.objects.values("type").annotate(n=Count("id")):
                 published.add_metric([row["type"]], row["n"])
@@ -75,14 +82,22 @@ class EventsCollector(Collector):
                 waiting.add_metric([row["type"]], row["n"])
             for row in InboxEntry.objects.values("event_type", "handler").annotate(n=Count("id")):
                 handled.add_metric([row["event_type"], row["handler"]], row["n"])
-            for row in DeadLetter.objects.values("event_type").annotate(n=Count("id")):
+            letters = DeadLetter.objects.values("event_type").annotate(n=Count("id"))
+            for row in letters.exclude(handler=REJECTED):
                 dead.add_metric([row["event_type"]], row["n"])
+            # Whoever forged an envelope chose its type: unknown types are counted as one.
+            by_type = dict.fromkeys(SUBSCRIBERS, 0)
+            for row in letters.filter(handler=REJECTED):
+                known = row["event_type"] if row["event_type"] in SUBSCRIBERS else "other"
+                by_type[known] = by_type.get(known, 0) + row["n"]
+            for event_type, count in by_type.items():
+                rejected.add_metric([event_type], count)
             keys = {RETRIED_KEY.format(t): t for t in SUBSCRIBERS}
             for key, value in cache.get_many(list(keys)).items():
                 retried.add_metric([keys[key]], value)
         except Exception as exc:  # noqa: BLE001 - a scrape must answer even when a store is away
             logger.warning("events metrics unavailable: %s", exc)
-        yield from (published, waiting, handled, dead, retried)
+        yield from (published, waiting, handled, dead, retried, rejected)
 
 
 class QueueLengthCollector(Collector):

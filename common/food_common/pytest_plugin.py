@@ -1,12 +1,18 @@
 """pytest plugin for the services' own tests: sign tokens with a test key and call the API as a role.
 
-Enable with `-p food_common.pytest_plugin` (each project's pytest.ini does).
+Enable with `-p food_common.pytest_plugin` (each project's pytest.ini does). Importing it sets
+DEBUG=1 unless DEBUG is set: the settings' local defaults (SECRET_KEY, the local signing key) are
+refused with DEBUG off, which is the default. `-p` plugins are imported before pytest-django loads
+the settings, so a plain `pytest` in a project folder works.
 """
 
 import itertools
+import os
 import uuid
 
 import pytest
+
+os.environ.setdefault("DEBUG", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ Everything comes from the environment with a working local default (see `.env.ex
 """
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -11,7 +12,9 @@ import dj_database_url
 from food_common.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 from food_common.logging import logging_config
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless set: a deployment that forgets it never shows Django's debug pages or runs on the
+# local secrets. `make up`, the Makefile's test targets and every project's pytest set DEBUG=1.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_secret("SECRET_KEY", "local-only-insecure-secret-key-change-me-in-production")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
 CSRF_FAILURE_VIEW = "food_common.errors.csrf_failure"
@@ -31,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_prometheus",
+    "axes",
     "food_common",
 ]
 
@@ -46,7 +50,29 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as axes asks: turns an admin login refused for a lockout into its 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin login lockout (django-axes, attempts in each project's database): AXES_FAILURE_LIMIT failed
+# logins at an admin from one client address, or for one username, refuse that address or username
+# at every admin login for AXES_COOLOFF_MINUTES (0: until `manage.py axes_reset`), with 429 JSON
+# (axes' text page for a browser) and Retry-After. Only the admins' login forms count
+# (food_common.admin_lockout); the client address is the throttles' (NUM_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15)) or None
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ONLY_ADMIN_SITE = True
+AXES_USERNAME_FORM_FIELD = "username"  # the admin form's field, whatever the user model's is
+AXES_HANDLER = "food_common.admin_lockout.AdminLoginHandler"
+AXES_CLIENT_IP_CALLABLE = "food_common.admin_lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "food_common.admin_lockout.lockout_response"
+AXES_VERBOSE = False  # no banner on every start and management command; lockouts still log
 
 TEMPLATES = [
     {
@@ -157,14 +183,18 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["food_common.authentication.JWKSAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser, but deeply nested JSON is a 400 too (not a RecursionError's 500).
+    "DEFAULT_PARSER_CLASSES": ["food_common.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "food_common.schema.ErrorResponsesAutoSchema",
     "EXCEPTION_HANDLER": "food_common.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # Services sit behind the gateway, which appends the client address to X-Forwarded-For:
-    # throttles trust that one hop (set 0 when a service is reached directly).
+    # The trusted proxies in front of a service, each appending its peer to X-Forwarded-For; the
+    # throttles' client address is the first untrusted hop, the NUM_PROXIES-th from the end.
+    # Local and compose: 1 (the gateway); Kubernetes: 2 (ingress controller + gateway); 0: a
+    # service reached directly (X-Forwarded-For ignored). Only the gateway may reach a service
+    # (Kubernetes: NetworkPolicies), or a caller could write its own X-Forwarded-For.
     "NUM_PROXIES": env_int("NUM_PROXIES", 1),
 }
 
@@ -215,3 +245,18 @@ def service_settings(service: str, *, database: str | None) -> dict:
         config["ENGINE"] = "django_prometheus.db.backends.postgresql"  # query counts and timings
         values["DATABASES"] = {"default": config}
     return values
+
+
+def event_signing_settings() -> dict:
+    """Return the keys that sign and verify events (food_common.events.signing).
+
+    Only the projects that install food_common.events read them (`globals().update(...)`), so the
+    services that neither publish nor consume events, the gateway among them, never hold the key.
+    """
+    return {
+        "EVENT_SIGNING_KEY": env_secret(
+            "EVENT_SIGNING_KEY", "local-only-insecure-event-signing-key-change-me-in-production"
+        ),
+        # The key before a rotation: still accepted, never used to sign.
+        "EVENT_SIGNING_KEY_PREVIOUS": env_str("EVENT_SIGNING_KEY_PREVIOUS", ""),
+    }

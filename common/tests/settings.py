@@ -5,7 +5,7 @@ import dj_database_url
 from food_common.env import env_int, env_str
 from food_common.logging import logging_config
 from food_common.settings_base import *  # noqa: F403
-from food_common.settings_base import CACHES, INSTALLED_APPS
+from food_common.settings_base import CACHES, INSTALLED_APPS, event_signing_settings
 
 SERVICE_NAME = "common"
 ROOT_URLCONF = "tests.urls"
@@ -20,6 +20,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_
 LOGGING = logging_config("common", env_str("LOG_LEVEL", "INFO"))
 
 INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "tests"]
+globals().update(event_signing_settings())
 
 # Keys of their own in the shared Redis, so these tests never touch a service's cache entries.
 CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": "common-tests"}}

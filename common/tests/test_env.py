@@ -1,5 +1,9 @@
 """Configuration from the environment: parsing, clear errors naming the variable, secrets."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -77,14 +81,14 @@ def test_env_str(monkeypatch):
 
 
 def test_env_secret_uses_the_local_default_while_debugging(monkeypatch):
-    assert env_secret(VAR, "local") == "local"  # DEBUG unset means on
     monkeypatch.setenv("DEBUG", "1")
     assert env_secret(VAR, "local") == "local"
 
 
-@pytest.mark.parametrize("debug_off", ["0", "false", "no"])
+@pytest.mark.parametrize("debug_off", [None, "0", "false", "no"])
 def test_env_secret_refuses_the_default_when_debug_is_off(monkeypatch, debug_off):
-    monkeypatch.setenv("DEBUG", debug_off)
+    if debug_off is not None:  # None: DEBUG unset, which means off
+        monkeypatch.setenv("DEBUG", debug_off)
     with pytest.raises(ImproperlyConfigured, match=f"{VAR} must be set when DEBUG is off"):
         env_secret(VAR, "local")
     monkeypatch.setenv(VAR, "")  # empty is not a secret either
@@ -110,3 +114,27 @@ def test_service_settings_name_everything_after_the_service(monkeypatch):
     assert (db["HOST"], db["PORT"], db["NAME"], db["USER"]) == ("db.example", 6543, "food_x", "u")
     assert db["OPTIONS"]["connect_timeout"] == 3
     assert "DATABASES" not in service_settings("gateway", database=None)
+
+
+def _settings_base_in_a_fresh_process(**env) -> subprocess.CompletedProcess:
+    """Import settings_base where DEBUG and SECRET_KEY are only what `env` says."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+    return subprocess.run(
+        [sys.executable, "-c", "from food_common import settings_base as s; print(s.DEBUG)"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_debug_is_off_unless_set():
+    assert _settings_base_in_a_fresh_process(SECRET_KEY="a-real-one").stdout == "False\n"
+    assert _settings_base_in_a_fresh_process(DEBUG="1").stdout == "True\n"
+
+
+def test_without_debug_the_local_secret_key_is_refused():
+    result = _settings_base_in_a_fresh_process()
+    assert result.returncode == 1
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr

@@ -137,3 +137,115 @@ def test_malformed_json_is_a_parse_error(api_client):
     assert body["code"] == "parse_error"
     assert body["detail"].startswith("JSON parse error")
     assert body["request_id"] == RID
+
+
+# --- hostile input: every answer is the JSON error, never a 500 or an HTML page -----------------
+
+
+def test_a_bad_host_header_is_a_json_400(client, settings):
+    settings.DEBUG = False  # the default (food_common.settings_base)
+    reply = client.get("/test/items", HTTP_HOST="bad!host", HTTP_X_REQUEST_ID=RID)
+    assert reply.status_code == 400
+    assert reply["Content-Type"] == "application/json"
+    assert reply.json() == {
+        "detail": "The Host header is not valid.",
+        "code": "bad_request",
+        "request_id": RID,
+    }
+
+
+def test_a_host_outside_allowed_hosts_is_a_json_400(client, settings):
+    settings.ALLOWED_HOSTS = ["api.example.com"]
+    reply = client.post("/no/such/page", HTTP_HOST="evil.example.com", HTTP_X_REQUEST_ID=RID)
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "bad_request"
+    assert client.get("/health", HTTP_HOST="api.example.com").status_code == 200
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_is_a_parse_error(api_client, depth):
+    body = "[" * depth + "]" * depth
+    reply = api_client.post(
+        "/test/items", body, content_type="application/json", HTTP_X_REQUEST_ID=RID
+    )
+    assert reply.status_code == 400
+    assert reply.json() == {
+        "detail": "JSON parse error - the document is nested too deeply.",
+        "code": "parse_error",
+        "request_id": RID,
+    }
+
+
+def test_json_that_is_not_utf8_is_a_parse_error(api_client):
+    reply = api_client.post("/test/items", b'{"name": "\xff"}', content_type="application/json")
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "parse_error"
+
+
+def test_nesting_the_parser_can_read_still_reaches_the_serializer(api_client):
+    reply = api_client.post("/test/items", "[" * 50 + "]" * 50, content_type="application/json")
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "invalid"
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_any_method_to_an_unknown_path_is_json_404_not_a_csrf_failure(method):
+    # A client that checks CSRF as a browser's request would be checked, with a session cookie.
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["common_sessionid"] = "whatever"
+    reply = getattr(client, method)(
+        "/orders/6/cancle", "{}", content_type="application/json", HTTP_X_REQUEST_ID=RID
+    )
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "Not found.", "code": "not_found", "request_id": RID}
+
+
+@pytest.mark.django_db
+def test_token_authenticated_api_needs_no_csrf_token_even_with_a_session(api_client_as):
+    """DRF views are CSRF-exempt and no service authenticates by session (no CSRF to enforce)."""
+    from django.contrib.auth import get_user_model
+
+    client = api_client_as(1, "customer")
+    client.handler.enforce_csrf_checks = True
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin)  # an admin session cookie in the same client
+    assert client.get("/test/me").json()["id"] == 1  # the token, not the session, authenticates
+    reply = client.post("/test/items", {"name": "soup", "quantity": 1}, format="json")
+    assert reply.status_code == 201
+
+
+def test_no_service_authenticates_by_session():
+    from food_common import settings_base
+
+    classes = settings_base.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
+    assert not [c for c in classes if "Session" in c]
+
+
+@pytest.mark.django_db
+def test_csrf_failure_on_an_admin_form_is_json_for_an_api_client():
+    client = Client(enforce_csrf_checks=True)
+    reply = client.post(
+        "/admin/common/login/",
+        {"username": "boss", "password": "pw"},
+        HTTP_ACCEPT="application/json",
+        HTTP_X_REQUEST_ID=RID,
+    )
+    assert reply.status_code == 403
+    assert reply["Content-Type"] == "application/json"
+    body = reply.json()
+    assert body["code"] == "csrf_failed"
+    assert body["detail"].startswith("CSRF check failed: ")
+    assert body["request_id"] == RID
+    assert set(body) == {"detail", "code", "request_id"}
+
+
+@pytest.mark.django_db
+def test_csrf_failure_on_an_admin_form_is_djangos_page_for_a_browser():
+    client = Client(enforce_csrf_checks=True)
+    reply = client.post(
+        "/admin/common/login/",
+        {"username": "boss", "password": "pw"},
+        HTTP_ACCEPT="text/html,application/xhtml+xml",
+    )
+    assert reply.status_code == 403
+    assert reply["Content-Type"].startswith("text/html")

@@ -11,9 +11,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from food_common.events import bus
+from food_common.events import bus, signing
 from food_common.events.bus import Event, dispatch, publish, relay_pending
-from food_common.events.models import DeadLetter, InboxEntry, OutboxEvent
+from food_common.events.models import REJECTED, DeadLetter, InboxEntry, OutboxEvent
 from food_common.events.tasks import handle_event, relay_outbox, retry_delay
 from tests.conftest import closed_port
 from tests.models import HandledNote
@@ -398,3 +398,190 @@ def test_celery_app_is_configured_from_django_settings(celery_app, settings):
     assert celery_app.conf.task_default_queue == "common-tests"
     assert "food.events.handle" in celery_app.tasks
     assert "food.events.relay_outbox" in celery_app.tasks
+
+
+# -- proof of origin (food_common.events.signing) --------------------------------------------
+
+
+def unsigned(envelope: dict) -> dict:
+    return {key: value for key, value in envelope.items() if key != "signature"}
+
+
+def rejected_count(event_type: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("food_events_rejected_total", {"type": event_type}) or 0
+
+
+def test_an_envelope_is_signed_over_every_field_but_its_signature(settings):
+    envelope = envelope_of()
+    assert signing.rejection(envelope) is None
+    assert envelope["signature"] == signing.signature_of(envelope, settings.EVENT_SIGNING_KEY)
+    # Key order does not matter (the signed form is canonical); every field's value does.
+    assert signing.rejection(dict(reversed(envelope.items()))) is None
+    changes = {
+        "id": str(uuid.uuid4()),
+        "type": "test.other",
+        "version": 2,
+        "occurred_at": timezone.now().isoformat(),
+        "producer": "payments",
+        "request_id": "r",
+        "data": {"text": "other"},
+    }
+    assert set(changes) == set(envelope) - {"signature"}
+    for field, value in changes.items():
+        assert signing.rejection({**envelope, field: value}) == signing.BAD_SIGNATURE, field
+    assert signing.rejection({**envelope, "extra": 1}) == signing.BAD_SIGNATURE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relayed_event_carries_a_signature_the_consumer_accepts(test_queue, broker_redis):
+    with transaction.atomic():
+        publish("test.happened", {"amount": Decimal("12.50"), "text": "é"})
+    (message,) = queued_messages(broker_redis, test_queue)
+    envelope = message["args"][0]
+    assert len(envelope["signature"]) == 64  # hex SHA-256
+    assert signing.rejection(envelope) is None
+
+
+@pytest.mark.django_db
+def test_a_signed_envelope_is_applied(handler_state, eager):
+    envelope = envelope_of()
+    handle_event.apply_async(args=[envelope, "test-q"])
+    assert handler_state.CALLS == [(envelope["id"], "evt-req-1")]
+    assert InboxEntry.objects.filter(event_id=envelope["id"]).count() == 1
+    assert DeadLetter.objects.count() == 0
+
+
+def forged(kind: str) -> tuple[dict, str]:
+    """Return an envelope its producer did not sign, and the reason it must be rejected."""
+    envelope = envelope_of("genuine")
+    if kind == "unsigned":
+        return unsigned(envelope), signing.UNSIGNED
+    if kind == "tampered data":
+        return {**envelope, "data": {"text": "forged"}}, signing.BAD_SIGNATURE
+    if kind == "wrong key":
+        other = unsigned(envelope)
+        return {**other, "signature": signing.signature_of(other, "another key")}, (
+            signing.BAD_SIGNATURE
+        )
+    if kind == "signature not a string":
+        return {**envelope, "signature": ["x"]}, signing.BAD_SIGNATURE
+    if kind == "non-ascii signature":
+        return {**envelope, "signature": "é" * 64}, signing.BAD_SIGNATURE
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["unsigned", "tampered data", "wrong key", "signature not a string", "non-ascii signature"],
+)
+@pytest.mark.django_db
+def test_an_envelope_its_producer_did_not_sign_is_rejected_dead_lettered_and_counted(
+    kind, handler_state, eager, caplog
+):
+    envelope, reason = forged(kind)
+    before = rejected_count("other")
+    with caplog.at_level("WARNING", logger="food_common.events.tasks"):
+        handle_event.apply_async(args=[envelope, "test-q"])
+    # Never applied: no handler call, no inbox entry, none of the handler's writes.
+    assert handler_state.CALLS == []
+    assert InboxEntry.objects.count() == 0 and HandledNote.objects.count() == 0
+    letter = DeadLetter.objects.get()
+    assert (str(letter.event_id), letter.event_type) == (envelope["id"], "test.happened")
+    assert (letter.handler, letter.queue, letter.error) == (REJECTED, "test-q", reason)
+    assert letter.envelope == envelope and letter.attempts == 1
+    assert rejected_count("other") == before + 1  # test.happened: nobody subscribes to it
+    (record,) = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert envelope["id"] in record.getMessage() and "test.happened" in record.getMessage()
+    assert "genuine" not in record.getMessage() and "forged" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [["not", "a", "dict"], "text", {"id": 5, "type": "x"}, {"type": "payment.succeeded"}],
+    ids=["list", "string", "id-not-a-string", "no-id"],
+)
+@pytest.mark.django_db
+def test_something_that_is_no_envelope_is_rejected_too(envelope, handler_state, eager):
+    handle_event.apply_async(args=[envelope, "test-q"])
+    assert handler_state.CALLS == []
+    letter = DeadLetter.objects.get()
+    assert (letter.handler, letter.error) == (REJECTED, signing.MALFORMED)
+    assert letter.event_id == uuid.UUID(int=0)  # the id it gave is no UUID
+    assert letter.envelope == envelope
+
+
+@pytest.mark.django_db
+def test_a_forged_event_of_a_known_type_is_counted_under_its_type(handler_state, eager):
+    before = rejected_count("payment.succeeded")
+    forged_payment = {**unsigned(envelope_of()), "type": "payment.succeeded"}
+    handle_event.apply_async(args=[forged_payment, "orders"])
+    assert rejected_count("payment.succeeded") == before + 1
+    from prometheus_client import REGISTRY
+
+    # A rejection is not a handler that gave up: not in the dead-lettered figure.
+    assert not REGISTRY.get_sample_value(
+        "food_events_dead_lettered_total", {"type": "payment.succeeded"}
+    )
+
+
+@pytest.mark.django_db
+def test_the_previous_key_still_verifies_during_a_rotation(handler_state, eager, settings):
+    settings.EVENT_SIGNING_KEY = "old-key"
+    signed_before = envelope_of("in flight")
+    settings.EVENT_SIGNING_KEY, settings.EVENT_SIGNING_KEY_PREVIOUS = "new-key", "old-key"
+    signed_after = envelope_of("new")
+    assert signed_after["signature"] == signing.signature_of(signed_after, "new-key")
+    handle_event.apply_async(args=[signed_before, "test-q"])
+    handle_event.apply_async(args=[signed_after, "test-q"])
+    assert len(handler_state.CALLS) == 2 and DeadLetter.objects.count() == 0
+
+    settings.EVENT_SIGNING_KEY_PREVIOUS = ""  # rotation over: the old key is refused
+    old = {**signed_before, "id": str(uuid.uuid4())}
+    old["signature"] = signing.signature_of(old, "old-key")
+    handle_event.apply_async(args=[old, "test-q"])
+    assert len(handler_state.CALLS) == 2
+    assert DeadLetter.objects.get().error == signing.BAD_SIGNATURE
+
+
+@pytest.mark.django_db
+def test_admin_replay_of_a_rejected_envelope_checks_it_again(
+    admin_client, handler_state, eager, settings
+):
+    # The consumer had the wrong key: a genuine event was rejected.
+    envelope = envelope_of()
+    deployment_key, settings.EVENT_SIGNING_KEY = settings.EVENT_SIGNING_KEY, "set by mistake"
+    handle_event.apply_async(args=[envelope, "test-q"])
+    forged_one = {**unsigned(envelope_of()), "data": {"text": "forged"}}
+    handle_event.apply_async(args=[forged_one, "test-q"])
+    assert handler_state.CALLS == [] and DeadLetter.objects.count() == 2
+    settings.EVENT_SIGNING_KEY = deployment_key  # fixed
+
+    letters = list(DeadLetter.objects.values_list("pk", flat=True))
+    reply = admin_client.post(
+        "/admin/common/events/deadletter/", {"action": "replay", "_selected_action": letters}
+    )
+    assert reply.status_code == 302
+    # The genuine one now reaches every handler of its queue; the forged one is rejected again.
+    assert handler_state.CALLS == [(envelope["id"], "evt-req-1")]
+    assert DeadLetter.objects.filter(event_id=forged_one["id"], replayed_at=None).count() == 1
+    assert DeadLetter.objects.filter(event_id=forged_one["id"]).count() == 2
+
+
+def test_event_signing_key_is_required_when_debug_is_off(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from food_common.settings_base import event_signing_settings
+
+    monkeypatch.setenv("DEBUG", "0")
+    monkeypatch.delenv("EVENT_SIGNING_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="EVENT_SIGNING_KEY must be set"):
+        event_signing_settings()
+    monkeypatch.setenv("EVENT_SIGNING_KEY", "k" * 40)
+    monkeypatch.setenv("EVENT_SIGNING_KEY_PREVIOUS", "p" * 40)
+    assert event_signing_settings() == {
+        "EVENT_SIGNING_KEY": "k" * 40,
+        "EVENT_SIGNING_KEY_PREVIOUS": "p" * 40,
+    }

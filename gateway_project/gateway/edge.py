@@ -85,9 +85,18 @@ class ClientGone(Exception):
 class Request:
     """What the checks made of one request's scope: decoded path, target to forward, headers."""
 
-    __slots__ = ("method", "path", "target", "headers", "client", "declared_length", "chunked")
+    __slots__ = (
+        "method",
+        "path",
+        "target",
+        "headers",
+        "peer",
+        "client",
+        "declared_length",
+        "chunked",
+    )
 
-    def __init__(self, scope: dict):
+    def __init__(self, scope: dict, trusted_proxies: int = 0):
         self.method: str = scope["method"]
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
@@ -136,7 +145,13 @@ class Request:
                 raise Refused(400, "Content-Length is malformed.", EdgeErrorCode.BAD_REQUEST)
             self.declared_length = int(length)
         client = scope.get("client")
-        self.client: str = client[0] if client else "-"
+        self.peer: str = client[0] if client else "-"
+        self.client: str = self.peer
+        forwarded_for = self.headers.get(b"x-forwarded-for")
+        if trusted_proxies and forwarded_for:
+            # DRF's rule (NUM_PROXIES): the entry that many hops from the end of the list.
+            hops = [hop.strip() for hop in forwarded_for.decode("latin-1").split(",")]
+            self.client = hops[-min(trusted_proxies, len(hops))] or self.peer
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)
@@ -156,10 +171,7 @@ class Request:
         ]
         forwarded_for = self.header(b"x-forwarded-for")
         headers.append(
-            (
-                "x-forwarded-for",
-                f"{forwarded_for}, {self.client}" if forwarded_for else self.client,
-            )
+            ("x-forwarded-for", f"{forwarded_for}, {self.peer}" if forwarded_for else self.peer)
         )
         headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
         headers.append(("x-request-id", request_id))

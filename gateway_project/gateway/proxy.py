@@ -120,6 +120,7 @@ class GatewayApplication:
         self.max_body = settings.GATEWAY_MAX_BODY_BYTES
         self.body_timeout = settings.GATEWAY_BODY_TIMEOUT
         self.max_inflight = settings.GATEWAY_MAX_INFLIGHT_PER_CLIENT
+        self.trusted_proxies = settings.GATEWAY_NUM_PROXIES
         self.ws_auth_timeout = settings.GATEWAY_WS_AUTH_TIMEOUT
         self.access_log = settings.GATEWAY_ACCESS_LOG
         self.timeouts = {
@@ -187,7 +188,7 @@ class GatewayApplication:
         route = None
         try:
             try:
-                request = Request(scope)
+                request = Request(scope, self.trusted_proxies)
                 route = resolve(request.method, request.path)
                 if route is None or route.upstream not in self.upstreams:
                     route = None  # Django's own pages: its middleware logs them

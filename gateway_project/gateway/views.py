@@ -151,7 +151,55 @@ def merge_schemas(documents: dict[str, dict]) -> dict:
             if path in internal or path.startswith("/admin/"):
                 continue
             merged["paths"][path] = operations
+    _add_gateway_answers(merged)
     return merged
+
+
+# The answers the gateway gives itself, before or instead of forwarding (gateway.proxy, edge).
+GATEWAY_ERROR = {
+    "type": "object",
+    "description": "An error the gateway answers itself; the same shape as every service's.",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {}},
+        "request_id": {"type": "string"},
+    },
+    "required": ["detail", "code", "request_id"],
+}
+GATEWAY_ANSWERS = {
+    "400": "`bad_request`: a target or header the gateway refuses (not ASCII or UTF-8, a control "
+    "character, a repeated or malformed framing header).",
+    "401": "`not_authenticated` (a protected route without a token) or `token_not_valid`: the "
+    "gateway refuses before forwarding.",
+    "429": "`throttled`: too many requests, or too many in progress, from this client; see "
+    "`Retry-After`.",
+    "502": "`bad_gateway`: the service gave no valid answer or dropped the connection.",
+    "503": "`upstream_unavailable` (no copy of the service is reachable, or its circuit is open) "
+    "or `auth_keys_unavailable`.",
+    "504": "`upstream_timeout`: the service did not answer in time.",
+}
+GATEWAY_BODY_ANSWERS = {
+    "408": "`request_timeout`: the body did not arrive in time.",
+    "413": "`request_too_large`: the body is over the gateway's limit.",
+}
+
+
+def _add_gateway_answers(document: dict) -> None:
+    """Document on every operation the errors the gateway itself can answer (if not already)."""
+    document["components"]["schemas"]["GatewayError"] = GATEWAY_ERROR
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayError"}}}
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            if method not in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+                continue
+            answers = dict(GATEWAY_ANSWERS)
+            if "requestBody" in operation:
+                answers.update(GATEWAY_BODY_ANSWERS)
+            responses = operation.setdefault("responses", {})
+            for status, description in answers.items():
+                responses.setdefault(status, {"description": description, "content": content})
+            operation["responses"] = dict(sorted(responses.items()))
 
 
 def _rename_ref(node, old: str, new: str):

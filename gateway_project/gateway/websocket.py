@@ -66,7 +66,7 @@ async def relay_websocket(app, scope, receive, send) -> None:
         if message["type"] != "websocket.connect":
             return
         try:
-            request = Request({**scope, "method": "GET"})
+            request = Request({**scope, "method": "GET"}, app.trusted_proxies)
         except Refused as refused:
             raise Closed(CLOSE_BAD_REQUEST, refused.detail) from None
         if not (request.path + "/").startswith(WS_PREFIX) or "live" not in app.upstreams:
@@ -105,7 +105,7 @@ async def first_message_token(receive, timeout: float) -> str:
         raise Closed(1000, "")
     try:
         data = json.loads(message.get("text") or message.get("bytes") or b"")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply for the parser
         data = None
     if not isinstance(data, dict) or data.get("type") != "authenticate":
         raise Closed(CLOSE_BAD_REQUEST, 'The first message must be {"type": "authenticate", ...}.')
@@ -125,7 +125,9 @@ async def relay(app, scope, receive, send, request: Request, token, claims, requ
                 headers={
                     "Authorization": f"Bearer {token}",
                     "X-Request-ID": request_id,
-                    "X-Forwarded-For": request.client,
+                    "X-Forwarded-For": ", ".join(
+                        filter(None, (request.header(b"x-forwarded-for"), request.peer))
+                    ),
                 },
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5),
                 autoping=True,

@@ -6,7 +6,16 @@ from food_common.settings_base import INSTALLED_APPS, service_settings
 
 globals().update(service_settings("gateway", database="food_gateway"))
 
-INSTALLED_APPS = [*INSTALLED_APPS, "gateway"]
+# drf_spectacular_sidecar: /docs loads Swagger UI from the gateway's own static files
+# (/static/gateway/..., served by WhiteNoise after collectstatic), never from a CDN.
+INSTALLED_APPS = [*INSTALLED_APPS, "drf_spectacular_sidecar", "gateway"]
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,  # noqa: F405 - service_settings' value
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The token entered under "Authorize" survives a page reload.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True},
+}
 
 # Each upstream is a comma-separated list of base URLs (copies of the service); requests are spread
 # round-robin over the copies whose circuit is closed.
@@ -43,6 +52,12 @@ GATEWAY_ACCESS_LOG = env_bool("GATEWAY_ACCESS_LOG", True)
 GATEWAY_HEADER_TIMEOUT = env_float("GATEWAY_HEADER_TIMEOUT", 10.0)
 GATEWAY_BODY_TIMEOUT = env_float("GATEWAY_BODY_TIMEOUT", 10.0)
 GATEWAY_MAX_INFLIGHT_PER_CLIENT = env_int("GATEWAY_MAX_INFLIGHT_PER_CLIENT", 100)
+# Proxies in front of the gateway whose X-Forwarded-For it trusts: 0 locally (clients connect to it),
+# 1 behind the Kubernetes ingress. The client address (rate limit, in-flight cap, the admin's
+# lockout) is then the GATEWAY_NUM_PROXIES-th X-Forwarded-For entry from the end, DRF's rule; the
+# services behind it trust one more (NUM_PROXIES). Not NUM_PROXIES itself: one ConfigMap sets both.
+GATEWAY_NUM_PROXIES = env_int("GATEWAY_NUM_PROXIES", 0)
+REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": GATEWAY_NUM_PROXIES}  # noqa: F405
 # A WebSocket without a token in Sec-WebSocket-Protocol must send it as its first message within
 # this many seconds, else it is closed (4401) before anything is forwarded.
 GATEWAY_WS_AUTH_TIMEOUT = env_float("GATEWAY_WS_AUTH_TIMEOUT", 5.0)

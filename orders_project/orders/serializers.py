@@ -74,6 +74,13 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
 
 class OrderStatusChangeSerializer(serializers.ModelSerializer):
+    from_status = serializers.ChoiceField(
+        choices=OrderStatus.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text='The status before the change; "" on the first entry (the order was placed).',
+    )
+
     class Meta:
         model = OrderStatusChange
         fields = ["from_status", "to_status", "at", "by_user_id", "reason"]

@@ -499,19 +499,26 @@ def order_payment_record(
 
 @transaction.atomic
 def order_refund_record(*, order_id: int, payment_id: int) -> Order:
-    """Apply a completed refund: a cancelled order becomes REFUNDED (the end of the cancel saga)."""
+    """Apply a completed refund (the handler of payment.refunded): the order becomes REFUNDED.
+
+    A cancelled order ends the cancel saga so. Any other order was refunded without being
+    cancelled (an admin's refund): it leaves PAID (or the kitchen's statuses) for REFUNDED too, so
+    its restaurant can no longer accept it. A refund that arrives twice changes nothing.
+    """
     order = _locked(order_id)
-    if order.status == OrderStatus.CANCELLED:
-        return _transition(
-            order, OrderStatus.REFUNDED, by_user_id=None, reason=f"payment {payment_id} refunded"
+    if order.status == OrderStatus.REFUNDED:
+        logger.info("refund of payment %s for order %s: already REFUNDED", payment_id, order_id)
+        return order
+    reason = f"payment {payment_id} refunded"
+    if order.status != OrderStatus.CANCELLED:
+        logger.warning(
+            "payment %s of order %s in %s was refunded without a cancellation: order REFUNDED",
+            payment_id,
+            order_id,
+            order.status,
         )
-    logger.warning(
-        "refund of payment %s for order %s in %s: status left as is",
-        payment_id,
-        order_id,
-        order.status,
-    )
-    return order
+        reason += f" while the order was {order.status}"
+    return _transition(order, OrderStatus.REFUNDED, by_user_id=None, reason=reason)
 
 
 def order_cancel(*, order_id: int, by_user_id: int | None, reason: str = "") -> Order:

@@ -3,6 +3,14 @@
     PLACED → PAID → ACCEPTED → PREPARING → READY → DELIVERED
     PLACED → PAYMENT_FAILED → PAID (a retried payment)
     PLACED | PAYMENT_FAILED | PAID | ACCEPTED → CANCELLED → REFUNDED (once a paid order is refunded)
+    any other status → REFUNDED (its payment was refunded without a cancellation: an admin's
+                       refund, in the payments admin or API)
+
+REFUNDED is reached only from `payment.refunded`, the payments service's word that the money went
+back; it ends the order, whatever it was doing (the design names only the cancel saga's
+CANCELLED → REFUNDED; an admin's refund of a PAID order must not leave it PAID, where its restaurant
+would still accept it). From PLACED or PAYMENT_FAILED it covers a refund whose event arrives before
+the payment's own `payment.succeeded`, which then changes nothing.
 
 Who may ask for which transition (customer, owner, payment events) is decided in `orders.services`.
 """
@@ -13,13 +21,13 @@ from orders.models import OrderStatus
 S = OrderStatus
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PLACED: frozenset({S.PAID, S.PAYMENT_FAILED, S.CANCELLED}),
-    S.PAYMENT_FAILED: frozenset({S.PAID, S.CANCELLED}),
-    S.PAID: frozenset({S.ACCEPTED, S.CANCELLED}),
-    S.ACCEPTED: frozenset({S.PREPARING, S.CANCELLED}),
-    S.PREPARING: frozenset({S.READY}),
-    S.READY: frozenset({S.DELIVERED}),
-    S.DELIVERED: frozenset(),
+    S.PLACED: frozenset({S.PAID, S.PAYMENT_FAILED, S.CANCELLED, S.REFUNDED}),
+    S.PAYMENT_FAILED: frozenset({S.PAID, S.CANCELLED, S.REFUNDED}),
+    S.PAID: frozenset({S.ACCEPTED, S.CANCELLED, S.REFUNDED}),
+    S.ACCEPTED: frozenset({S.PREPARING, S.CANCELLED, S.REFUNDED}),
+    S.PREPARING: frozenset({S.READY, S.REFUNDED}),
+    S.READY: frozenset({S.DELIVERED, S.REFUNDED}),
+    S.DELIVERED: frozenset({S.REFUNDED}),
     S.CANCELLED: frozenset({S.REFUNDED}),
     S.REFUNDED: frozenset(),
 }

@@ -2,9 +2,15 @@
 
 from food_common.env import env_bool, env_int, env_list, env_str
 from food_common.settings_base import *  # noqa: F403
-from food_common.settings_base import INSTALLED_APPS, READY_CHECKS_WITH_BROKER, service_settings
+from food_common.settings_base import (
+    INSTALLED_APPS,
+    READY_CHECKS_WITH_BROKER,
+    event_signing_settings,
+    service_settings,
+)
 
 globals().update(service_settings("orders", database="food_orders"))
+globals().update(event_signing_settings())  # it publishes and consumes events
 
 INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "orders", "notifications"]
 

@@ -60,7 +60,9 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Refund the selected payments in full")
+    # payment.refunded then moves each order to REFUNDED, a paid one too (its restaurant can no
+    # longer accept it).
+    @admin.action(description="Refund the selected payments in full (their orders: REFUNDED)")
     def refund(self, request, queryset):
         refunded = 0
         for payment in queryset:

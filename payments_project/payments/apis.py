@@ -16,6 +16,7 @@ from payments import idempotency, selectors, services
 from payments.models import PaymentStatus
 from payments.serializers import (
     ErrorSerializer,
+    PaymentConflictSerializer,
     PaymentCreateInputSerializer,
     PaymentErrorSerializer,
     PaymentFilterSerializer,
@@ -79,10 +80,13 @@ class PaymentListApi(APIView):
         description=(
             "Charges the order's total, as the orders service gives it (never an amount from the "
             "client), in the order's currency. The order must be the caller's and `PLACED` or "
-            "`PAYMENT_FAILED`. A declined card answers **402** with the FAILED payment (its "
-            "`failure_reason` says why); another attempt with another card (and a new "
-            "Idempotency-Key) may follow. Concurrent attempts for one order: one is charged, the "
-            "others answer 409. Events: `payment.succeeded` or `payment.failed`."
+            "`PAYMENT_FAILED`. A declined card answers **402** with the FAILED payment, whose "
+            "`failure_reason` is `card_declined` whatever the provider's reason (kept for the "
+            "admin); another attempt with another card (and a new Idempotency-Key) may follow, "
+            "until the order has `PAYMENT_MAX_FAILED_ATTEMPTS` declined payments (default 5): "
+            "then every attempt for it answers 409 `too_many_payment_attempts`, and only a new "
+            "order can be paid. Concurrent attempts for one order: one is charged, the others "
+            "answer 409. Events: `payment.succeeded` or `payment.failed`."
         ),
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
         request=PaymentCreateInputSerializer,
@@ -91,8 +95,8 @@ class PaymentListApi(APIView):
             402: OpenApiResponse(
                 PaymentSerializer,
                 description=(
-                    "Declined: the FAILED payment, `failure_reason` `card_declined` or "
-                    "`insufficient_funds`."
+                    "Declined: the FAILED payment, `failure_reason` `card_declined` (one code for "
+                    "every decline reason)."
                 ),
             ),
             400: _error(
@@ -103,9 +107,14 @@ class PaymentListApi(APIView):
             403: _error("The caller is not a customer."),
             404: _error("No such order of the caller's."),
             409: _error(
-                "`order_not_payable` (the order's status is not PLACED or PAYMENT_FAILED), "
-                "`order_already_paid`, `payment_in_progress` (another attempt for this order is "
-                "running) or `idempotency_key_in_use`."
+                "`order_not_payable` (the order's status is not PLACED or PAYMENT_FAILED; "
+                "`order_status`), `order_already_paid` (`payment_id`), `payment_in_progress` "
+                "(another attempt for this order is running), `idempotency_key_in_use`, or "
+                "`too_many_payment_attempts`: the order already has `max_failed_attempts` "
+                "declined payments, so it cannot be paid any more (nothing is charged; place a "
+                "new order). A conflict with the order's state, not a rate: waiting does not "
+                "lift it, hence 409 rather than 429.",
+                PaymentConflictSerializer,
             ),
             422: _error("`idempotency_key_reused`: this key was used with another body."),
             502: _error(
@@ -187,7 +196,8 @@ class PaymentRefundApi(APIView):
         description=(
             "Gives the whole amount back through the provider and answers the REFUNDED payment. "
             "Idempotent: refunding a REFUNDED payment answers it again and does nothing more. "
-            "Event: `payment.refunded` (the orders service moves a cancelled order to REFUNDED)."
+            "Event: `payment.refunded`: the orders service moves the order to REFUNDED (a "
+            "paid order too, which its restaurant can then no longer accept)."
         ),
         request=RefundInputSerializer,
         responses={

@@ -4,6 +4,11 @@ Orders and users live in other services: a payment keeps their ids (and the cust
 the access token), never a foreign key. Card numbers are never stored: only their last four digits.
 The database enforces what concurrent requests must not break: at most one payment per order in
 flight (PENDING) and at most one that took the money (SUCCEEDED, or REFUNDED after it).
+
+`MockProviderCharge` and `MockProviderRefund` are not the service's records: they are what the mock
+payment provider (payments.provider) remembers on its side, as a real provider would on its own
+servers. They live in this database rather than in the system's Redis, so that an outage of our
+Redis (which only delays events) is never mistaken for an outage of the provider.
 """
 
 from django.db import models
@@ -15,6 +20,19 @@ class PaymentStatus(models.TextChoices):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     REFUNDED = "REFUNDED"
+
+
+class FailureReason:
+    """`Payment.failure_reason` values set by this service (a provider's decline codes add more)."""
+
+    PROVIDER_TIMEOUT = "provider_timeout"
+    PROVIDER_ERROR = "provider_error"
+    ABANDONED = "abandoned"
+    # Failures that say nothing about the card (every other reason is the provider's decline).
+    NOT_DECLINES = frozenset({PROVIDER_TIMEOUT, PROVIDER_ERROR, ABANDONED})
+    # What the customer is told of any decline: "declined" and "insufficient funds" told apart
+    # would tell a card tester which stolen numbers are live.
+    CARD_DECLINED = "card_declined"
 
 
 # Names of the constraints the services recognise in an IntegrityError.
@@ -82,6 +100,13 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"Payment {self.pk} of order {self.order_id} ({self.status})"
+
+    @property
+    def customer_failure_reason(self) -> str:
+        """Return the failure reason the customer may see: every decline is "card_declined"."""
+        if not self.failure_reason or self.failure_reason in FailureReason.NOT_DECLINES:
+            return self.failure_reason
+        return FailureReason.CARD_DECLINED
 
 
 class RefundStatus(models.TextChoices):
@@ -153,3 +178,40 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} of customer {self.customer_id} ({self.status})"
+
+
+# -- the mock provider's side ------------------------------------------------------------------
+
+
+class MockProviderCharge(models.Model):
+    """A charge the mock provider answered: replayed for its idempotency key, refundable if it succeeded."""
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    reference = models.CharField(max_length=100, unique=True)
+    amount = _money()
+    currency = models.CharField(max_length=3)
+    succeeded = models.BooleanField()
+    failure_reason = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Mock charge {self.reference} ({'succeeded' if self.succeeded else 'declined'})"
+
+
+class MockProviderRefund(models.Model):
+    """A refund the mock provider made of one of its charges, replayed for its idempotency key."""
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    reference = models.CharField(max_length=100, unique=True)
+    charge = models.ForeignKey(MockProviderCharge, on_delete=models.PROTECT, related_name="refunds")
+    amount = _money()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Mock refund {self.reference} of {self.charge.reference}"

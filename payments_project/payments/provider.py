@@ -14,25 +14,34 @@ MockProvider's test cards (any other valid card number succeeds):
 | 4000000000000119   | never answers: raises ProviderTimeout after PAYMENT_PROVIDER_TIMEOUT s |
 
 Every call first waits MOCK_PROVIDER_LATENCY_MS (default 0); a latency at or above the timeout is
-a timeout too. Charges and refunds are remembered in Redis (the Django cache) like a real provider
-remembers them: the same idempotency key within 24 hours returns the first result, and a refund
-needs a charge it knows.
+a timeout too. Charges and refunds are remembered like a real provider remembers them: the same
+idempotency key returns the first result, and a refund needs a succeeded charge it knows, for at
+most its amount.
+
+The mock keeps those records in tables of its own (`MockProviderCharge`, `MockProviderRefund`) in
+the payments database, never in the system's Redis: Redis carries our events and caches, and its
+outage must delay events, not look like the provider failing (every payment a 502). A real
+provider keeps its records on its own servers; the tables stand in for them. One difference: a
+call made inside the caller's transaction (a refund is) writes its record in that transaction, so
+a refund that rolls back is forgotten by the mock too; its retry then refunds it again, which for a
+mock moves no money.
 """
 
 import logging
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Protocol
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.db.models import Sum
 from django.utils.module_loading import import_string
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
+
+from payments.models import MockProviderCharge, MockProviderRefund
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +51,6 @@ CARD_INSUFFICIENT_FUNDS = "4000000000009995"
 CARD_TIMES_OUT = "4000000000000119"
 
 DECLINES = {CARD_DECLINED: "card_declined", CARD_INSUFFICIENT_FUNDS: "insufficient_funds"}
-
-IDEMPOTENCY_TTL = 24 * 60 * 60
-CHARGE_TTL = 180 * 24 * 60 * 60  # how long a charge can be refunded
 
 
 class ProviderError(Exception):
@@ -84,8 +90,6 @@ class PaymentProvider(Protocol):
 class MockProvider:
     """A deterministic stand-in for a card provider (see the module docstring for its cards)."""
 
-    KEY_PREFIX = "mock-provider"
-
     def __init__(self, *, latency_ms: int | None = None, timeout: float | None = None):
         self.latency = (
             settings.MOCK_PROVIDER_LATENCY_MS if latency_ms is None else latency_ms
@@ -96,48 +100,67 @@ class MockProvider:
         self, *, amount: Decimal, currency: str, card_number: str, idempotency_key: str
     ) -> ChargeResult:
         self._wait(never_answers=card_number == CARD_TIMES_OUT)
+        reason = DECLINES.get(card_number, "")
         with self._records():
-            remembered = cache.get(self._key("charge-idem", idempotency_key))
-            if remembered is not None:
-                return ChargeResult(**remembered)
-            reason = DECLINES.get(card_number, "")
-            result = ChargeResult(
-                reference=f"mock_ch_{uuid.uuid4().hex}", succeeded=not reason, failure_reason=reason
+            # The first call with a key records the charge; every later one (or a concurrent one,
+            # which waits on the unique index) gets that same charge back.
+            charge, created = MockProviderCharge.objects.get_or_create(
+                idempotency_key=idempotency_key,
+                defaults={
+                    "reference": f"mock_ch_{uuid.uuid4().hex}",
+                    "amount": amount,
+                    "currency": currency,
+                    "succeeded": not reason,
+                    "failure_reason": reason,
+                },
             )
-            if result.succeeded:
-                cache.set(
-                    self._key("charge", result.reference),
-                    {"amount": str(amount), "currency": currency},
-                    CHARGE_TTL,
-                )
-            cache.set(self._key("charge-idem", idempotency_key), asdict(result), IDEMPOTENCY_TTL)
-        logger.info(
-            "mock provider charge %s: %s %s, card ending %s, %s",
-            result.reference,
-            amount,
-            currency,
-            card_number[-4:],
-            "succeeded" if result.succeeded else f"declined ({reason})",
+        result = ChargeResult(
+            reference=charge.reference,
+            succeeded=charge.succeeded,
+            failure_reason=charge.failure_reason,
         )
+        if created:
+            logger.info(
+                "mock provider charge %s: %s %s, card ending %s, %s",
+                result.reference,
+                amount,
+                currency,
+                card_number[-4:],
+                "succeeded" if result.succeeded else f"declined ({reason})",
+            )
         return result
 
     def refund(self, *, reference: str, amount: Decimal, idempotency_key: str) -> RefundResult:
         self._wait()
-        with self._records():
-            remembered = cache.get(self._key("refund-idem", idempotency_key))
+        with self._records(), transaction.atomic():
+            remembered = MockProviderRefund.objects.filter(idempotency_key=idempotency_key).first()
             if remembered is not None:
-                return RefundResult(**remembered)
-            charge = cache.get(self._key("charge", reference))
+                return RefundResult(reference=remembered.reference, succeeded=True)
+            # Locked, so concurrent refunds of one charge never give back more than it took.
+            charge = (
+                MockProviderCharge.objects.select_for_update()
+                .filter(reference=reference, succeeded=True)
+                .first()
+            )
             if charge is None:
                 raise ProviderError(f"no charge {reference!r} to refund")
-            if Decimal(amount) > Decimal(charge["amount"]):
+            refunded = charge.refunds.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+            if Decimal(amount) + refunded > charge.amount:
                 raise ProviderError(
-                    f"refund of {amount} exceeds charge {reference} ({charge['amount']})"
+                    f"refund of {amount} exceeds what is left of charge {reference} "
+                    f"({charge.amount - refunded} of {charge.amount})"
                 )
-            result = RefundResult(reference=f"mock_re_{uuid.uuid4().hex}", succeeded=True)
-            cache.set(self._key("refund-idem", idempotency_key), asdict(result), IDEMPOTENCY_TTL)
-        logger.info("mock provider refund %s of %s: %s", result.reference, reference, amount)
-        return result
+            refund, created = MockProviderRefund.objects.get_or_create(
+                idempotency_key=idempotency_key,
+                defaults={
+                    "reference": f"mock_re_{uuid.uuid4().hex}",
+                    "charge": charge,
+                    "amount": amount,
+                },
+            )
+        if created:
+            logger.info("mock provider refund %s of %s: %s", refund.reference, reference, amount)
+        return RefundResult(reference=refund.reference, succeeded=True)
 
     def _wait(self, *, never_answers: bool = False) -> None:
         if never_answers or self.latency >= self.timeout:
@@ -148,14 +171,11 @@ class MockProvider:
 
     @contextmanager
     def _records(self):
-        """Turn an outage of the mock's Redis into what a real provider's outage would be."""
+        """Turn an outage of the mock's records into what a real provider's outage would be."""
         try:
             yield
-        except (RedisError, ConnectionInterrupted, OSError) as exc:
+        except DatabaseError as exc:
             raise ProviderError(f"the mock provider's records are unavailable: {exc}") from exc
-
-    def _key(self, kind: str, value: str) -> str:
-        return f"{self.KEY_PREFIX}:{kind}:{value}"
 
 
 @lru_cache(maxsize=4)

@@ -63,9 +63,10 @@ class PaymentCreateInputSerializer(StrictFieldsSerializer):
     card_number = CardNumberField(
         help_text=(
             "The card to charge: 12 to 19 digits. Never stored: payments keep only its last four "
-            "digits. Mock provider test cards: 4242424242424242 succeeds, 4000000000000002 is "
-            "declined (card_declined), 4000000000009995 is declined (insufficient_funds), "
-            "4000000000000119 times out (504 provider_timeout)."
+            "digits. Mock provider test cards: 4242424242424242 succeeds, 4000000000000002 and "
+            "4000000000009995 are declined (402 card_declined; the mock's reasons, "
+            "card_declined and insufficient_funds, are kept for the admin), 4000000000000119 "
+            "times out (504 provider_timeout)."
         ),
     )
 
@@ -94,6 +95,15 @@ class RefundSerializer(serializers.ModelSerializer):
 
 class PaymentSerializer(serializers.ModelSerializer):
     refunds = RefundSerializer(many=True, read_only=True)
+    failure_reason = serializers.CharField(
+        source="customer_failure_reason",
+        read_only=True,
+        help_text=(
+            "Empty unless FAILED: `card_declined` for any decline (the provider's precise reason "
+            "is kept for the payments admin only), `provider_timeout`, `provider_error` or "
+            "`abandoned`."
+        ),
+    )
 
     class Meta:
         model = Payment
@@ -117,6 +127,19 @@ class PaymentSerializer(serializers.ModelSerializer):
 class PaymentErrorSerializer(ErrorSerializer):
     payment_id = serializers.IntegerField(
         required=False, help_text="The payment this request made (marked FAILED), if any."
+    )
+
+
+class PaymentConflictSerializer(ErrorSerializer):
+    payment_id = serializers.IntegerField(
+        required=False, help_text="`order_already_paid`: the payment that took the money."
+    )
+    order_status = serializers.CharField(
+        required=False, help_text="`order_not_payable`: the order's status."
+    )
+    max_failed_attempts = serializers.IntegerField(
+        required=False,
+        help_text="`too_many_payment_attempts`: the declines an order may have (the setting).",
     )
 
 

@@ -14,6 +14,14 @@ while another system is waited for:
 A payment is never left PENDING by a provider that times out or fails (it becomes FAILED); only a
 process that dies between steps 2 and 3 leaves one, and `payment_expire_stale_pending` (a periodic
 task) marks it FAILED ("abandoned") after five minutes.
+
+Card testing (trying stolen card numbers on one order until one goes through) is bounded: once an
+order has PAYMENT_MAX_FAILED_ATTEMPTS declined payments, step 2 refuses every further attempt (409
+too_many_payment_attempts). The count is read from the payments themselves right after the PENDING
+row is inserted, while this attempt holds the order's only PENDING slot, so concurrent attempts are
+counted one after another and can never go past the bound. The customer is told every decline
+as `card_declined` (`Payment.customer_failure_reason`); the provider's own reason stays on the
+payment, for the admin.
 """
 
 import logging
@@ -22,6 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
@@ -41,6 +50,7 @@ from payments import clients
 from payments import provider as payment_provider
 from payments.models import (
     ONE_PENDING_PER_ORDER,
+    FailureReason,
     Payment,
     PaymentStatus,
     Refund,
@@ -63,16 +73,9 @@ class PaymentErrorCode:
     ORDER_ALREADY_PAID = "order_already_paid"
     PAYMENT_IN_PROGRESS = "payment_in_progress"
     PAYMENT_NOT_REFUNDABLE = "payment_not_refundable"
+    TOO_MANY_PAYMENT_ATTEMPTS = "too_many_payment_attempts"
     PROVIDER_TIMEOUT = "provider_timeout"
     PROVIDER_ERROR = "provider_error"
-
-
-class FailureReason:
-    """`Payment.failure_reason` values set by this service (a provider's decline codes add more)."""
-
-    PROVIDER_TIMEOUT = "provider_timeout"
-    PROVIDER_ERROR = "provider_error"
-    ABANDONED = "abandoned"
 
 
 class Retryable:
@@ -110,6 +113,14 @@ class OrdersUnavailable(Retryable, ServiceUnavailable):
 
 class OrdersBadGateway(Retryable, BadGateway):
     default_detail = "The orders service gave an answer payments cannot use; nothing was charged."
+
+
+class TooManyPaymentAttempts(Conflict):
+    default_code = PaymentErrorCode.TOO_MANY_PAYMENT_ATTEMPTS
+    default_detail = (
+        "This order's card was declined too many times; it cannot be paid any more. Place a new "
+        "order to try again."
+    )
 
 
 class ProviderTimedOut(DomainError):
@@ -170,10 +181,10 @@ def payment_create(
     """Charge `card_number` the total of the caller's order `order_id`; return the payment.
 
     The returned payment is SUCCEEDED, or FAILED when the card was declined (`failure_reason`
-    says why). Raise OrderNotFound (404), OrderNotPayable / OrderAlreadyPaid / PaymentInProgress
-    (409), OrdersUnavailable (503), OrdersBadGateway (502) before anything is charged; and
-    ProviderTimedOut (504) or ProviderFailed (502) after the payment was marked FAILED. Not atomic
-    on purpose: see the module docstring.
+    says why). Raise OrderNotFound (404), OrderNotPayable / OrderAlreadyPaid / PaymentInProgress /
+    TooManyPaymentAttempts (409), OrdersUnavailable (503), OrdersBadGateway (502) before anything
+    is charged; and ProviderTimedOut (504) or ProviderFailed (502) after the payment was marked
+    FAILED. Not atomic on purpose: see the module docstring.
     """
     order = _payable_order(
         orders or clients.get_orders_client(),
@@ -268,6 +279,7 @@ def _payment_start(
 ) -> Payment:
     """Insert and commit the PENDING payment that reserves the order for this attempt."""
     _ensure_not_paid(order.id)
+    _ensure_attempts_left(order.id)
     payment = Payment(
         order_id=order.id,
         customer_id=customer_id,
@@ -287,9 +299,11 @@ def _payment_start(
         if violates(exc, ONE_PENDING_PER_ORDER):
             raise PaymentInProgress() from None
         raise
-    # Again, now that this attempt holds the order: a payment that succeeded (and left PENDING)
-    # between the first check and the INSERT is visible to this new statement.
+    # Again, now that this attempt holds the order: a payment that succeeded or was declined (and
+    # left PENDING) between the first checks and the INSERT is visible to these new statements,
+    # and no other attempt can be decided until this one is. Raising rolls the INSERT back.
     _ensure_not_paid(order.id)
+    _ensure_attempts_left(order.id)
     return payment
 
 
@@ -303,6 +317,22 @@ def _ensure_not_paid(order_id: int) -> None:
     )
     if paid is not None:
         raise OrderAlreadyPaid(payment_id=paid)
+
+
+def _ensure_attempts_left(order_id: int) -> None:
+    """Raise TooManyPaymentAttempts once the order has PAYMENT_MAX_FAILED_ATTEMPTS declines.
+
+    Only declines count: a provider that timed out or failed, or an abandoned attempt, says
+    nothing about the card, and is no reason to stop the customer.
+    """
+    limit = settings.PAYMENT_MAX_FAILED_ATTEMPTS
+    declined = (
+        Payment.objects.filter(order_id=order_id, status=PaymentStatus.FAILED)
+        .exclude(failure_reason__in=FailureReason.NOT_DECLINES)
+        .count()
+    )
+    if declined >= limit:
+        raise TooManyPaymentAttempts(max_failed_attempts=limit)
 
 
 @transaction.atomic
@@ -336,7 +366,8 @@ def _payment_decide(
     if succeeded:
         publish("payment.succeeded", data)
     else:
-        publish("payment.failed", {**data, "reason": payment.failure_reason})
+        # The customer's view of the reason: consumers show it to the customer (history, email).
+        publish("payment.failed", {**data, "reason": payment.customer_failure_reason})
     logger.info("payment %s of order %s %s", payment.pk, payment.order_id, payment.status.lower())
 
 

@@ -1,10 +1,18 @@
 """Settings of the payments service: payments, refunds and the mock payment provider."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from food_common.env import env_float, env_int, env_list, env_str
 from food_common.settings_base import *  # noqa: F403
-from food_common.settings_base import INSTALLED_APPS, READY_CHECKS_WITH_BROKER, service_settings
+from food_common.settings_base import (
+    INSTALLED_APPS,
+    READY_CHECKS_WITH_BROKER,
+    event_signing_settings,
+    service_settings,
+)
 
 globals().update(service_settings("payments", database="food_payments"))
+globals().update(event_signing_settings())  # it publishes and consumes events
 
 INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "payments"]
 
@@ -16,6 +24,13 @@ PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "payments.provider.MockProvider")
 PAYMENT_PROVIDER_TIMEOUT = env_float("PAYMENT_PROVIDER_TIMEOUT", 3.0)
 # Extra time the mock provider takes for every call (a latency at or above the timeout times out).
 MOCK_PROVIDER_LATENCY_MS = env_int("MOCK_PROVIDER_LATENCY_MS", 0)
+# Declined payments an order may have; past them, POST /payments answers 409
+# too_many_payment_attempts for that order (card testing).
+PAYMENT_MAX_FAILED_ATTEMPTS = env_int("PAYMENT_MAX_FAILED_ATTEMPTS", 5)
+if PAYMENT_MAX_FAILED_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        f"PAYMENT_MAX_FAILED_ATTEMPTS={PAYMENT_MAX_FAILED_ATTEMPTS} must be at least 1"
+    )
 
 # The orders service: the amount to charge comes from the order (payments.clients).
 ORDERS_SERVICE_URLS = env_list("ORDERS_SERVICE_URLS", "http://127.0.0.1:4003")

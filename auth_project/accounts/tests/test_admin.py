@@ -1,4 +1,6 @@
 import pytest
+from axes.models import AccessAttempt
+from django.test import Client
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
@@ -65,3 +67,38 @@ def test_admin_change_form_renders(staff_client):
     response = staff_client.get(f"{ADMIN}{user.pk}/change/")
 
     assert response.status_code == 200
+
+
+# login lockout (django-axes, food_common.admin_lockout)
+
+
+def admin_login(password: str) -> int:
+    response = Client().post(
+        "/admin/auth/login/", {"username": "root@example.com", "password": password, "next": "/"}
+    )
+    return response.status_code
+
+
+def test_admin_login_locks_out_by_email(settings):
+    User.objects.create_superuser("root@example.com", PASSWORD)
+
+    statuses = [admin_login("wrong-password") for _ in range(settings.AXES_FAILURE_LIMIT)]
+
+    assert statuses[-1] == 429 and admin_login(PASSWORD) == 429
+    assert AccessAttempt.objects.get().username == "root@example.com"
+
+
+def test_failed_api_logins_do_not_count_towards_the_admin_lockout(api_client, settings):
+    settings.LOGIN_RATE_PER_EMAIL = settings.LOGIN_RATE_PER_IP = "100/min"
+    User.objects.create_superuser("root@example.com", PASSWORD)
+
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        response = api_client.post(
+            "/auth/login", {"email": "root@example.com", "password": "wrong"}, format="json"
+        )
+        assert response.status_code == 401
+
+    assert not AccessAttempt.objects.exists()
+    assert admin_login(PASSWORD) == 302
+    ok = {"email": "root@example.com", "password": PASSWORD}
+    assert api_client.post("/auth/login", ok, format="json").status_code == 200

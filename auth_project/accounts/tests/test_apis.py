@@ -73,6 +73,54 @@ def test_register_admin_role_is_refused(api_client):
     assert not User.objects.exists()
 
 
+def register(api_client, n: int, **extra):
+    return api_client.post(
+        "/auth/register",
+        {"email": f"ann{n}@example.com", "password": PASSWORD},
+        format="json",
+        **extra,
+    )
+
+
+def test_register_is_throttled_per_ip(api_client, settings):
+    settings.REGISTER_RATE_PER_IP = "2/min"
+    settings.REGISTER_RATE_GLOBAL = "100/min"
+
+    statuses = [register(api_client, n).status_code for n in range(2)]
+    response = register(api_client, 2)
+
+    assert statuses == [201, 201]
+    assert_error(response, 429, "throttled")
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert User.objects.count() == 2
+    # another client address is not held back
+    assert register(api_client, 3, REMOTE_ADDR="10.9.8.7").status_code == 201
+
+
+def test_register_has_one_ceiling_for_every_client(api_client, settings):
+    settings.REGISTER_RATE_GLOBAL = "2/min"
+
+    statuses = [register(api_client, n, REMOTE_ADDR=f"10.0.0.{n}").status_code for n in range(2)]
+    response = register(api_client, 2, REMOTE_ADDR="10.0.0.99")
+
+    assert statuses == [201, 201]
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+
+
+def test_register_refused_per_ip_does_not_use_up_the_ceiling(api_client, settings):
+    settings.REGISTER_RATE_PER_IP = "1/min"
+    settings.REGISTER_RATE_GLOBAL = "3/min"
+
+    # Given: one address sends far more than its own limit
+    statuses = [register(api_client, n).status_code for n in range(5)]
+
+    # Then: only its first counted against everyone's ceiling
+    assert statuses == [201] + [429] * 4
+    others = [register(api_client, n, REMOTE_ADDR=f"10.0.0.{n}").status_code for n in (5, 6)]
+    assert others == [201, 201]
+
+
 # login
 
 
@@ -281,3 +329,5 @@ def test_schema_documents_the_auth_endpoints(api_client):
         assert f"/auth/{path}" in paths
     login = paths["/auth/login"]["post"]
     assert "TokenPairOutput" in str(login["responses"]["200"])
+    for throttled in (login, paths["/auth/register"]["post"]):
+        assert "Retry-After" in throttled["responses"]["429"]["headers"]

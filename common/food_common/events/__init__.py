@@ -10,4 +10,7 @@ Consuming: `@handles("order.created", queue="notifications")` registers a handle
 worker runs it inside a transaction together with an `InboxEntry` (unique per event and handler),
 so a repeated delivery is ignored. Failures are retried with exponential backoff, then recorded as
 a `DeadLetter`, which the admin can replay.
+
+Proof of origin: every envelope is signed by its producer (HMAC-SHA256 with `EVENT_SIGNING_KEY`),
+and the consumer's task rejects one that is not, before any handler runs (`signing`).
 """

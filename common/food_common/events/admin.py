@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from food_common.events.bus import relay
-from food_common.events.models import DeadLetter, InboxEntry, OutboxEvent
+from food_common.events.models import REJECTED, DeadLetter, InboxEntry, OutboxEvent
 from food_common.events.tasks import handle_event
 
 
@@ -40,8 +40,11 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def replay(self, request, queryset):
         count = 0
         for letter in queryset:
+            # Sent as received, signature included: a rejected envelope is checked again (and
+            # applied, to every handler of its queue, only if its signature is good after all).
+            handler = None if letter.handler == REJECTED else letter.handler
             handle_event.apply_async(
-                args=[letter.envelope, letter.queue, letter.handler], queue=letter.queue
+                args=[letter.envelope, letter.queue, handler], queue=letter.queue
             )
             letter.replayed_at = timezone.now()
             letter.save(update_fields=["replayed_at"])

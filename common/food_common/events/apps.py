@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -9,6 +11,11 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        if not getattr(settings, "EVENT_SIGNING_KEY", ""):
+            raise ImproperlyConfigured(
+                "food_common.events needs EVENT_SIGNING_KEY: add "
+                "`globals().update(event_signing_settings())` to the project's settings"
+            )
         # Every app's `handlers` module registers its event handlers with @handles(...).
         autodiscover_modules("handlers")
         from food_common.metrics import EventsCollector, QueueLengthCollector, register_once

@@ -6,6 +6,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from food_common.events.signing import sign
+
 
 class OutboxEvent(models.Model):
     """An event written in the producer's transaction; `sent_at` is set once the broker took it."""
@@ -35,16 +37,18 @@ class OutboxEvent(models.Model):
         return f"{self.type} {self.id}"
 
     def envelope(self) -> dict:
-        """Return the event as it travels: the envelope of the design contract."""
-        return {
-            "id": str(self.id),
-            "type": self.type,
-            "version": self.version,
-            "occurred_at": self.occurred_at.isoformat(),
-            "producer": self.producer,
-            "request_id": self.request_id,
-            "data": self.data,
-        }
+        """Return the event as it travels: the envelope of the design contract, signed."""
+        return sign(
+            {
+                "id": str(self.id),
+                "type": self.type,
+                "version": self.version,
+                "occurred_at": self.occurred_at.isoformat(),
+                "producer": self.producer,
+                "request_id": self.request_id,
+                "data": self.data,
+            }
+        )
 
 
 INBOX_CONSTRAINT = "events_inbox_once_per_handler"
@@ -68,8 +72,13 @@ class InboxEntry(models.Model):
         return f"{self.event_type} {self.event_id} → {self.handler}"
 
 
+# The `handler` of the dead letter of an envelope rejected before any handler ran (not signed by
+# its producer: food_common.events.signing); its `error` says why.
+REJECTED = "(rejected: not signed by its producer)"
+
+
 class DeadLetter(models.Model):
-    """An event a handler still failed on after every retry; replayable from the admin."""
+    """An event a handler still failed on after every retry, or a rejected envelope; replayable."""
 
     event_id = models.UUIDField(db_index=True)
     event_type = models.CharField(max_length=100)

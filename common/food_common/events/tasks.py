@@ -1,12 +1,14 @@
 """Celery tasks of the event bus: one entry point per queue, and the outbox sweep."""
 
 import logging
+import uuid
 
 from celery import shared_task
 from django.conf import settings
 
 from food_common.events.bus import HANDLE_TASK, dispatch, relay_pending
-from food_common.events.models import DeadLetter
+from food_common.events.models import REJECTED, DeadLetter
+from food_common.events.signing import rejection
 from food_common.metrics import count_retry
 from food_common.request_id import current_request_id
 
@@ -27,7 +29,15 @@ def retry_delay(retries: int) -> float:
     name=HANDLE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None
 )
 def handle_event(self, envelope: dict, queue: str, only_handler: str | None = None) -> None:
-    """Dispatch one event to this queue's handlers; retry failures, then dead-letter them."""
+    """Dispatch one event to this queue's handlers; retry failures, then dead-letter them.
+
+    An envelope its producer did not sign is rejected before anything is applied or written to
+    the inbox (food_common.events.signing).
+    """
+    reason = rejection(envelope)
+    if reason:
+        reject(envelope, queue, reason)
+        return
     token = current_request_id.set(envelope.get("request_id") or "-")
     try:
         failures = dispatch(envelope, queue, only_handler)
@@ -62,6 +72,28 @@ def handle_event(self, envelope: dict, queue: str, only_handler: str | None = No
             )
     finally:
         current_request_id.reset(token)
+
+
+def reject(envelope: object, queue: object, reason: str) -> None:
+    """Log and dead-letter an envelope that must not be applied (its data is never logged)."""
+    fields = envelope if isinstance(envelope, dict) else {}
+    # Whoever forged it chose these: cut to size, and a nil UUID for an id that is none.
+    event_id, event_type = str(fields.get("id", ""))[:100], str(fields.get("type", ""))[:100]
+    queue = str(queue)[:50]
+    logger.warning("event %r %r on queue %r rejected: %s", event_id, event_type, queue, reason)
+    try:
+        parsed_id = uuid.UUID(event_id)
+    except ValueError:
+        parsed_id = uuid.UUID(int=0)
+    DeadLetter.objects.create(
+        event_id=parsed_id,
+        event_type=event_type,
+        handler=REJECTED,
+        queue=queue,
+        envelope=envelope,
+        error=reason,
+        attempts=1,
+    )
 
 
 @shared_task(name="food.events.relay_outbox", ignore_result=True)

@@ -129,6 +129,7 @@ def run_flower(tmp_path, **env) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "env",
     [
+        {},  # DEBUG unset means off
         {"DEBUG": "0"},
         {"DEBUG": "false", "FLOWER_PASSWORD": ""},
         {"DEBUG": "0", "FLOWER_PASSWORD": "admin"},
@@ -143,7 +144,8 @@ def test_flower_refuses_to_start_with_debug_off_and_a_default_password(tmp_path,
 
 
 @pytest.mark.parametrize(
-    "env", [{"DEBUG": "0", "FLOWER_PASSWORD": "a-real-one"}, {}, {"DEBUG": "1"}]
+    "env",
+    [{"DEBUG": "0", "FLOWER_PASSWORD": "a-real-one"}, {"FLOWER_PASSWORD": "x"}, {"DEBUG": "1"}],
 )
 def test_flower_starts_with_a_real_password_or_debug_on(tmp_path, env):
     result = run_flower(tmp_path, **env)

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from food_common.testing import make_access_token
+from gateway.edge import Request
 from gateway.proxy import GatewayApplication
 
 RECEIVED: list[dict] = []
@@ -345,6 +346,27 @@ def test_more_requests_in_progress_from_one_address_than_the_cap_are_429(gateway
     # The two slow ones hold both slots; the third, from the same address, is refused.
     assert replies == [(0.0, 429), (0.2, 201), (0.2, 201)], replies
     assert gateway.app.inflight == {}
+
+
+def test_behind_a_trusted_proxy_the_client_is_its_forwarded_address(gateway, settings):
+    settings.GATEWAY_NUM_PROXIES = 1
+    app = GatewayApplication(django_app=gateway.app.django_app)
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/restaurants",
+        "raw_path": b"/restaurants",
+        "query_string": b"",
+        "headers": [(b"x-forwarded-for", b"6.6.6.6, 198.51.100.7")],
+        "client": ("10.0.0.1", 1),
+        "scheme": "http",
+    }
+    request = Request(scope, app.trusted_proxies)
+    # The ingress appended the client it saw; what came before it is the client's own claim.
+    assert (request.client, request.peer) == ("198.51.100.7", "10.0.0.1")
+    forwarded = dict(request.upstream_headers(scope, "rid"))["x-forwarded-for"]
+    assert forwarded == "6.6.6.6, 198.51.100.7, 10.0.0.1"
+    assert Request(scope).client == "10.0.0.1"  # with no trusted proxy the peer is the client
 
 
 def test_slow_upstream_is_504_json(gateway):

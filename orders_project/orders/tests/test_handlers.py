@@ -77,6 +77,75 @@ def test_refund_completes_the_cancel_saga():
     assert order.status == OrderStatus.REFUNDED and not order.refund_pending
 
 
+@pytest.mark.parametrize(
+    "status",
+    [
+        OrderStatus.PAID,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PREPARING,
+        OrderStatus.READY,
+        OrderStatus.DELIVERED,
+    ],
+)
+def test_a_refund_without_a_cancellation_moves_a_paid_order_to_refunded(status):
+    # An admin refunded the payment in the payments service: no order.cancelled came first.
+    order = OrderFactory(status=status)
+
+    assert dispatch(envelope("payment.refunded", order), "orders") == []
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED and not order.refund_pending
+    last = order.status_changes.last()
+    assert (last.from_status, last.to_status, last.by_user_id) == (status, "REFUNDED", None)
+    assert last.reason == f"payment 7 refunded while the order was {status}"
+    event = OutboxEvent.objects.get()
+    assert event.type == "order.status_changed"
+    assert (event.data["from_status"], event.data["to_status"]) == (status, "REFUNDED")
+    # Nothing asks payments for a second refund.
+    assert not OutboxEvent.objects.filter(type="order.cancelled").exists()
+
+
+def test_a_refunded_order_can_no_longer_be_accepted_by_its_owner(owner):
+    order = OrderFactory(status=OrderStatus.PAID)
+    dispatch(envelope("payment.refunded", order), "orders")
+
+    response = owner.post(f"/orders/{order.id}/status", {"status": "ACCEPTED"}, format="json")
+
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "invalid_transition"
+    assert (response.json()["from_status"], response.json()["to_status"]) == (
+        "REFUNDED",
+        "ACCEPTED",
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+
+
+def test_a_refund_delivered_twice_or_again_changes_nothing():
+    order = OrderFactory(status=OrderStatus.PAID)
+    event = envelope("payment.refunded", order)
+    dispatch(event, "orders")
+
+    assert dispatch(event, "orders") == []  # the same delivery again: the inbox skips it
+    assert dispatch(envelope("payment.refunded", order), "orders") == []  # another event id
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    assert order.status_changes.filter(to_status=OrderStatus.REFUNDED).count() == 1
+
+
+def test_a_refund_that_overtakes_its_payment_ends_the_order_and_the_late_payment_changes_nothing():
+    order = OrderFactory(status=OrderStatus.PLACED)
+
+    dispatch(envelope("payment.refunded", order), "orders")
+    dispatch(envelope("payment.succeeded", order), "orders")
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    assert not order.status_changes.filter(to_status=OrderStatus.PAID).exists()
+    assert not OutboxEvent.objects.filter(type="order.cancelled").exists()
+
+
 def test_cancelling_a_paid_order_marks_the_refund_pending():
     from orders.services import order_cancel
 

@@ -21,14 +21,28 @@ def schema(django_db_blocker):
         ("/orders/{order_id}/status", "post", True, {"200", "400", "401", "403", "404", "409"}),
     ],
 )
+# Every operation with a body can also answer 413 (too large) and 415 (not JSON).
 def test_every_endpoint_is_documented(schema, path, method, request_body, statuses):
     operation = schema["paths"][path][method]
 
-    assert set(operation["responses"]) == statuses
+    body_errors = {"413", "415"} if request_body else set()
+    assert set(operation["responses"]) == statuses | body_errors
     assert ("requestBody" in operation) is request_body
     for status in statuses - {"200", "201"}:
         content = operation["responses"][status]["content"]["application/json"]["schema"]
         assert content["$ref"].split("/")[-1] in {"OrderError", "OrderTransitionError"}
+    for status in body_errors:
+        content = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert content["$ref"] == "#/components/schemas/Error"
+
+
+def test_the_first_history_entry_has_a_documented_from_status(schema):
+    """The first entry's from_status is "" (the order had no status): the schema allows it."""
+    from_status = schema["components"]["schemas"]["OrderStatusChange"]["properties"]["from_status"]
+
+    refs = {choice["$ref"].split("/")[-1] for choice in from_status["oneOf"]}
+    assert refs == {"OrderStatusEnum", "BlankEnum"}
+    assert schema["components"]["schemas"]["BlankEnum"]["enum"] == [""]
 
 
 def test_the_idempotency_key_header_is_documented(schema):

@@ -53,6 +53,17 @@ def test_the_refund_action_refunds_through_the_service(admin_client, orders, pro
     assert Payment.objects.get(pk=payment_id).status == PaymentStatus.REFUNDED
 
 
+def test_the_admin_shows_the_providers_precise_decline_reason(admin_client, customer):
+    payment = PaymentFactory(status=PaymentStatus.FAILED, failure_reason="insufficient_funds")
+
+    listed = admin_client.get(PAYMENTS, {"status__exact": "FAILED"})
+    page = admin_client.get(f"{PAYMENTS}{payment.id}/change/")
+
+    assert b"insufficient_funds" in listed.content and b"insufficient_funds" in page.content
+    # ...while its customer is only told the card was declined.
+    assert customer.get(f"/payments/{payment.id}").json()["failure_reason"] == "card_declined"
+
+
 def test_idempotency_records_are_read_only(admin_client):
     record = IdempotencyRecord.objects.create(customer_id=1, key="k", request_fingerprint="f")
 

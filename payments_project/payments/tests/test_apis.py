@@ -70,18 +70,23 @@ def test_the_amount_comes_from_the_order_never_from_the_client(orders, provider,
     ("card", "reason"), [(DECLINED_CARD, "card_declined"), (NO_FUNDS_CARD, "insufficient_funds")]
 )
 def test_a_declined_card_answers_402_with_the_failed_payment_and_publishes_payment_failed(
-    orders, provider, pay, card, reason
+    orders, provider, pay, customer, card, reason
 ):
     orders.add(12, customer_id=CUSTOMER)
 
     response = pay(12, card=card)
 
+    # The customer is told "card_declined" whatever the reason; the payment keeps the reason.
     assert response.status_code == 402, response.content
     body = response.json()
-    assert body["status"] == "FAILED" and body["failure_reason"] == reason
+    assert body["status"] == "FAILED" and body["failure_reason"] == "card_declined"
     assert body["card_last4"] == card[-4:]
+    assert "insufficient" not in response.content.decode()
     payment = Payment.objects.get()
     assert payment.status == PaymentStatus.FAILED and payment.failure_reason == reason
+    assert customer.get(f"/payments/{payment.id}").json()["failure_reason"] == "card_declined"
+    listed = customer.get("/payments", {"order_id": 12}).json()["results"]
+    assert [p["failure_reason"] for p in listed] == ["card_declined"]
     assert len(provider.charges) == 1
     assert events("payment.failed") == [
         {
@@ -91,7 +96,7 @@ def test_a_declined_card_answers_402_with_the_failed_payment_and_publishes_payme
             "currency": "EUR",
             "customer_id": CUSTOMER,
             "customer_email": "ann@example.com",
-            "reason": reason,
+            "reason": "card_declined",  # consumers show it to the customer
         }
     ]
     assert events("payment.succeeded") == []
@@ -109,6 +114,75 @@ def test_after_a_decline_another_try_with_a_good_card_succeeds(orders, provider,
     assert statuses == [PaymentStatus.FAILED, PaymentStatus.SUCCEEDED]
     assert len(provider.charges) == 2
     assert len(events("payment.failed")) == 1 and len(events("payment.succeeded")) == 1
+
+
+# -- card testing: a bound on declined attempts per order ----------------------------------------
+
+
+def decline(orders, pay, order_id: int, times: int, card: str = DECLINED_CARD) -> None:
+    for _ in range(times):
+        assert pay(order_id, card=card).status_code == 402
+        orders.orders[order_id]["status"] = "PAYMENT_FAILED"  # what payment.failed does
+
+
+def test_after_the_allowed_declines_the_order_cannot_be_paid_any_more(
+    orders, provider, pay, settings
+):
+    settings.PAYMENT_MAX_FAILED_ATTEMPTS = 3
+    orders.add(12, customer_id=CUSTOMER)
+    orders.add(13, customer_id=CUSTOMER)
+    decline(orders, pay, 12, 2, card=NO_FUNDS_CARD)
+    decline(orders, pay, 12, 1)
+
+    # Even with a good card: the bound is on the order, not on the card.
+    response = pay(12)
+
+    assert response.status_code == 409, response.content
+    body = response.json()
+    assert body["code"] == "too_many_payment_attempts"
+    assert body["max_failed_attempts"] == 3
+    assert {"detail", "request_id"} <= set(body)
+    assert len(provider.charges) == 3  # nothing more was charged
+    assert Payment.objects.filter(order_id=12).count() == 3  # nor recorded
+    assert len(events("payment.failed")) == 3
+    assert pay(12, card=DECLINED_CARD).json()["code"] == "too_many_payment_attempts"
+    # Another order of the same customer is not affected.
+    assert pay(13).status_code == 201
+
+
+def test_the_default_bound_is_five_declines(orders, provider, pay):
+    orders.add(12, customer_id=CUSTOMER)
+    decline(orders, pay, 12, 5)
+
+    assert pay(12).json()["code"] == "too_many_payment_attempts"
+    assert len(provider.charges) == 5
+
+
+def test_the_refusal_is_the_saved_answer_of_its_idempotency_key(orders, provider, pay, settings):
+    settings.PAYMENT_MAX_FAILED_ATTEMPTS = 1
+    orders.add(12, customer_id=CUSTOMER)
+    decline(orders, pay, 12, 1)
+
+    first = pay(12, key="k-1")
+    again = pay(12, key="k-1")
+
+    assert first.status_code == again.status_code == 409
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+
+def test_failures_that_say_nothing_about_the_card_do_not_count(orders, provider, pay, settings):
+    # A provider that timed out or failed, or an abandoned attempt, is not a declined card.
+    settings.PAYMENT_MAX_FAILED_ATTEMPTS = 1
+    settings.PAYMENT_PROVIDER_TIMEOUT = 0.05
+    orders.add(12, customer_id=CUSTOMER)
+    for reason in ("provider_error", "abandoned"):
+        PaymentFactory(order_id=12, status=PaymentStatus.FAILED, failure_reason=reason)
+    assert pay(12, card=TIMEOUT_CARD).status_code == 504
+    orders.orders[12]["status"] = "PAYMENT_FAILED"
+
+    assert pay(12, card=DECLINED_CARD).status_code == 402
+    assert pay(12).json()["code"] == "too_many_payment_attempts"
 
 
 def test_a_paid_order_is_not_charged_again(orders, provider, pay):
@@ -323,6 +397,9 @@ def test_schema_documents_every_endpoint(api_client):
     assert set(paths["/payments/{payment_id}/refund"]) == {"post"}
     create = paths["/payments"]["post"]
     assert {"201", "402", "400", "404", "409", "422", "503", "504"} <= set(create["responses"])
+    assert "too_many_payment_attempts" in create["responses"]["409"]["description"]
+    assert "card_declined" in create["responses"]["402"]["description"]
+    assert "insufficient_funds" not in create["responses"]["402"]["description"]
     header = next(p for p in create["parameters"] if p["name"] == "Idempotency-Key")
     assert header["in"] == "header" and header["required"] is True
     assert {p["name"] for p in paths["/payments"]["get"]["parameters"]} == {"order_id", "page"}

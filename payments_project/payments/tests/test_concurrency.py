@@ -15,7 +15,9 @@ from payments.tests.factories import CUSTOMER
 ATTEMPTS = 20
 
 
-def _pay_concurrently(token: str, order_id: int, keys: list[str]) -> list:
+def _pay_concurrently(
+    token: str, order_id: int, keys: list[str], card: str = "4242424242424242"
+) -> list:
     """POST /payments once per key, all threads released together; return the responses."""
     start = threading.Barrier(len(keys))
     responses = [None] * len(keys)
@@ -27,7 +29,7 @@ def _pay_concurrently(token: str, order_id: int, keys: list[str]) -> list:
             start.wait(timeout=10)
             responses[index] = client.post(
                 "/payments",
-                {"order_id": order_id, "card_number": "4242424242424242"},
+                {"order_id": order_id, "card_number": card},
                 format="json",
                 HTTP_IDEMPOTENCY_KEY=key,
             )
@@ -82,3 +84,30 @@ def test_concurrent_retries_with_one_key_charge_once_and_agree(
     assert len(ran) == 1 and len(ran) + len(replayed) + len(refused) == 8
     assert all(r.json() == ran[0].json() and r.status_code == 201 for r in replayed)
     assert {r.json()["code"] for r in refused} <= {"idempotency_key_in_use"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_declined_attempts_never_go_past_the_bound(orders, provider, customer, settings):
+    # Given an order that may be declined 3 times, and a card tester's many parallel attempts
+    settings.PAYMENT_MAX_FAILED_ATTEMPTS = 3
+    settings.MOCK_PROVIDER_LATENCY_MS = 20
+    orders.add(12, customer_id=CUSTOMER)
+    token = customer._credentials["HTTP_AUTHORIZATION"].removeprefix("Bearer ")
+
+    # When rounds of 10 concurrent declined attempts go on until every one is refused
+    codes: Counter = Counter()
+    for _ in range(20):
+        keys = [uuid.uuid4().hex for _ in range(10)]
+        responses = _pay_concurrently(token, 12, keys, card="4000000000000002")
+        round_codes = Counter(
+            "declined" if r.status_code == 402 else r.json()["code"] for r in responses
+        )
+        codes.update(round_codes)
+        if round_codes == {"too_many_payment_attempts": 10}:
+            break
+
+    # Then exactly 3 reached the provider, and every other one was refused without a charge
+    assert codes["declined"] == 3, codes
+    assert set(codes) <= {"declined", "payment_in_progress", "too_many_payment_attempts"}
+    assert len(provider.charges) == 3
+    assert list(Payment.objects.values_list("status", flat=True)) == [PaymentStatus.FAILED] * 3

@@ -1,11 +1,19 @@
-"""The mock provider: deterministic test cards, idempotency keys, latency and timeouts."""
+"""The mock provider: deterministic test cards, idempotency keys, latency and timeouts.
 
+Its records are in its own tables of the payments database, never in the system's Redis.
+"""
+
+import threading
 import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
+from payments.models import MockProviderCharge, MockProviderRefund
 from payments.provider import MockProvider, ProviderError, ProviderTimeout, get_provider
+
+pytestmark = pytest.mark.django_db
 
 AMOUNT = Decimal("33.00")
 
@@ -81,17 +89,96 @@ def test_a_declined_charge_cannot_be_refunded():
         provider.refund(reference=declined.reference, amount=AMOUNT, idempotency_key="r-1")
 
 
-def test_redis_down_is_a_provider_error(settings):
+def test_charges_and_refunds_are_kept_in_the_providers_own_tables():
+    provider = MockProvider()
+    charged = charge(provider, "4242424242424242", key="charge-1")
+    declined = charge(provider, "4000000000009995", key="charge-2")
+    refund = provider.refund(reference=charged.reference, amount=AMOUNT, idempotency_key="r-1")
+
+    kept = {c.idempotency_key: c for c in MockProviderCharge.objects.all()}
+    assert set(kept) == {"charge-1", "charge-2"}
+    assert (kept["charge-1"].reference, kept["charge-1"].amount) == (charged.reference, AMOUNT)
+    assert kept["charge-1"].succeeded and kept["charge-1"].currency == "EUR"
+    assert (kept["charge-2"].reference, kept["charge-2"].succeeded) == (declined.reference, False)
+    assert kept["charge-2"].failure_reason == "insufficient_funds"
+    [refunded] = MockProviderRefund.objects.all()
+    assert (refunded.reference, refunded.charge, refunded.amount) == (
+        refund.reference,
+        kept["charge-1"],
+        AMOUNT,
+    )
+
+
+def test_the_system_redis_down_does_not_stop_the_provider(settings):
+    # Given the system's Redis (cache and broker) unreachable
+    unreachable = "redis://127.0.0.1:1/0"
     settings.CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
+            "LOCATION": unreachable,
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         }
     }
+    settings.CELERY_BROKER_URL = unreachable
+    provider = MockProvider()
 
-    with pytest.raises(ProviderError):
+    # Then charges and refunds still work
+    charged = charge(provider, "4242424242424242")
+    assert charged.succeeded
+    assert charge(provider, "4242424242424242") == charged
+    refund = provider.refund(reference=charged.reference, amount=AMOUNT, idempotency_key="r-1")
+    assert refund.succeeded
+
+
+def test_its_records_unavailable_is_a_provider_error(monkeypatch):
+    from django.db import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(MockProviderCharge.objects, "get_or_create", down)
+
+    with pytest.raises(ProviderError, match="records are unavailable"):
         charge(MockProvider(), "4242424242424242")
+
+
+def test_refunds_of_one_charge_never_give_back_more_than_it_took():
+    provider = MockProvider()
+    charged = charge(provider, "4242424242424242")
+
+    first = provider.refund(
+        reference=charged.reference, amount=Decimal("20.00"), idempotency_key="a"
+    )
+
+    assert first.succeeded
+    with pytest.raises(ProviderError, match="exceeds"):
+        provider.refund(reference=charged.reference, amount=Decimal("13.01"), idempotency_key="b")
+    assert provider.refund(
+        reference=charged.reference, amount=Decimal("13.00"), idempotency_key="c"
+    ).succeeded
+    assert MockProviderRefund.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_charges_with_one_key_record_one_charge():
+    start = threading.Barrier(6)
+    results = []
+
+    def attempt() -> None:
+        try:
+            start.wait(timeout=10)
+            results.append(charge(MockProvider(), "4242424242424242", key="charge-same"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(results) == 6 and len(set(results)) == 1
+    assert MockProviderCharge.objects.count() == 1
 
 
 def test_the_setting_chooses_the_provider(settings):

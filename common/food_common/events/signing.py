@@ -1,0 +1,73 @@
+"""Proof of origin for events: an HMAC-SHA256 of the envelope with a per-deployment key.
+
+Anyone who can put a message on the broker (Flower's task API, a shell on a Redis client) can
+enqueue `food.events.handle` with any envelope, so a consumer applies only envelopes signed with
+`EVENT_SIGNING_KEY`, which only the processes of the publishing and consuming services hold.
+
+The signature is the hex HMAC-SHA256 of the canonical JSON of every field of the envelope but
+`signature` itself (sorted keys, no blanks), added as the envelope's `signature` field. The
+outbox row holds what is signed, so its envelope, relayed now or later, is signed the same way,
+and a dead letter keeps the signed envelope it received, so a replay from the admin is signed.
+
+Rotating the key: set the new key as `EVENT_SIGNING_KEY` and the old one as
+`EVENT_SIGNING_KEY_PREVIOUS` in every process, wait until nothing signed with the old key is
+left in the queues (and no dead letter is to be replayed), then remove `EVENT_SIGNING_KEY_PREVIOUS`.
+Events are always signed with `EVENT_SIGNING_KEY`; either key verifies.
+"""
+
+import hashlib
+import hmac
+import json
+
+from django.conf import settings
+
+SIGNATURE_FIELD = "signature"
+
+# Why a consumer rejects an envelope (its dead letter's `error`).
+UNSIGNED = "no signature"
+BAD_SIGNATURE = "bad signature (not made with this deployment's EVENT_SIGNING_KEY)"
+MALFORMED = "not an event envelope"
+
+
+def canonical(envelope: dict) -> bytes:
+    """Return the bytes that are signed: the envelope without its signature, as canonical JSON."""
+    unsigned = {key: value for key, value in envelope.items() if key != SIGNATURE_FIELD}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()
+
+
+def signature_of(envelope: dict, key: str) -> str:
+    """Return the hex HMAC-SHA256 of `envelope` (its signature left out) with `key`."""
+    return hmac.new(key.encode(), canonical(envelope), hashlib.sha256).hexdigest()
+
+
+def signing_keys() -> list[str]:
+    """Return the keys that verify an event: the current one, then the previous one if set."""
+    return [key for key in (settings.EVENT_SIGNING_KEY, settings.EVENT_SIGNING_KEY_PREVIOUS) if key]
+
+
+def sign(envelope: dict) -> dict:
+    """Return a copy of `envelope` with its `signature`, made with the current key."""
+    return {**envelope, SIGNATURE_FIELD: signature_of(envelope, settings.EVENT_SIGNING_KEY)}
+
+
+def rejection(envelope: object) -> str | None:
+    """Return why `envelope` must not be applied (one of the reasons above), or None if it is signed."""
+    if not isinstance(envelope, dict) or not all(
+        isinstance(envelope.get(field), str) for field in ("id", "type")
+    ):
+        return MALFORMED
+    signature = envelope.get(SIGNATURE_FIELD)
+    if not signature:
+        return UNSIGNED
+    if not isinstance(signature, str):
+        return BAD_SIGNATURE
+    try:
+        signed = canonical(envelope)
+    except (TypeError, ValueError, RecursionError):
+        return MALFORMED
+    given = signature.encode()
+    for key in signing_keys():
+        expected = hmac.new(key.encode(), signed, hashlib.sha256).hexdigest().encode()
+        if hmac.compare_digest(expected, given):
+            return None
+    return BAD_SIGNATURE
