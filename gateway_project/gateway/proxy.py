@@ -249,7 +249,7 @@ class GatewayApplication:
         """Check, read and forward one proxied request; the answer goes out through `reply`."""
         with self.client_slot(request.client):
             claims = await self.authenticate(request.header(b"authorization"), route.protected)
-            await self.check_rate(claims, request.client)
+            self.check_rate(claims, request.client)
             body = await self.read_body(request, receive)
             await self.forward(
                 reply,
@@ -284,8 +284,8 @@ class GatewayApplication:
         except KeysUnavailable as exc:
             raise Refused(503, str(exc), ErrorCode.AUTH_KEYS_UNAVAILABLE) from None
 
-    async def check_rate(self, claims: dict | None, client: str) -> None:
-        retry_after = await self.limiter.retry_after(f"u{claims['sub']}" if claims else client)
+    def check_rate(self, claims: dict | None, client: str) -> None:
+        retry_after = self.limiter.retry_after(f"u{claims['sub']}" if claims else client)
         if retry_after is not None:
             raise Refused(
                 429,

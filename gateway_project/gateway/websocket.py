@@ -81,7 +81,7 @@ async def relay_websocket(app, scope, receive, send) -> None:
                 await accept(None)
                 token = await first_message_token(receive, app.ws_auth_timeout)
             claims = await app.authenticate(f"Bearer {token}" if token else None, True)
-            await app.check_rate(claims, request.client)
+            app.check_rate(claims, request.client)
             await relay(app, scope, receive, send, request, token, claims, request_id)
     except Refused as refused:
         await close(send, accepted, close_code_for(refused), refused.detail)
