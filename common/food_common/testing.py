@@ -1,4 +1,5 @@
-"""Test helpers: a throw-away RSA key pair that signs access tokens the way auth does.
+"""Test helpers: a throw-away RSA key pair that signs access tokens the way auth does, and a way
+to run calls in parallel threads against the real database.
 
 Projects use it in unit tests through the pytest plugin `food_common.pytest_plugin`, which points
 `JWT_KEY_RESOLVER` at this key so a service's own tests need no running auth service.
@@ -6,6 +7,7 @@ Projects use it in unit tests through the pytest plugin `food_common.pytest_plug
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import jwt
@@ -75,3 +77,17 @@ def private_key_pem(key=None) -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
+
+
+def run_together(calls: list) -> list:
+    """Return the results of each call, run each in its own thread (and database connection)."""
+    from django.db import connection  # here: the module is imported before Django is set up
+
+    def run(call):
+        try:
+            return call()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))

@@ -1,33 +1,19 @@
 """Concurrent uses of one refresh token against real transactions (a connection per thread)."""
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
+from food_common.testing import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 12
-
-
-def run_together(calls):
-    """Run each call in its own thread; return their results in order."""
-
-    def run(call):
-        try:
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.fixture

@@ -63,6 +63,20 @@ def upstream_url():
     server.shutdown()
 
 
+def http_scope(method: str, raw_path: bytes, headers, *, query=b"", client="10.1.2.3") -> dict:
+    """Return the ASGI scope granian would hand the gateway for one HTTP request."""
+    return {
+        "type": "http",
+        "method": method,
+        "path": raw_path.decode("latin-1"),
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": list(headers),
+        "client": (client, 5555),
+        "scheme": "http",
+    }
+
+
 class Gateway:
     """The application under test, driven on one event loop for the whole test."""
 
@@ -86,16 +100,9 @@ class Gateway:
         header_list = [(k.lower().encode(), v.encode()) for k, v in headers]
         if body and not any(k == b"content-length" for k, _ in header_list):
             header_list.append((b"content-length", str(len(body)).encode()))
-        scope = {
-            "type": "http",
-            "method": method,
-            "path": raw_path.decode("latin-1"),
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": [(b"host", b"gateway.test"), *header_list],
-            "client": ("10.1.2.3", 5555),
-            "scheme": "http",
-        }
+        scope = http_scope(
+            method, raw_path, [(b"host", b"gateway.test"), *header_list], query=query
+        )
 
         async def receive():
             if body_delay is not None:
@@ -283,19 +290,14 @@ def test_body_that_does_not_arrive_in_time_is_408(gateway):
 def test_a_body_the_server_could_not_frame_is_400_json_and_never_forwarded(gateway):
     # granian reports a broken chunked body to the application as a disconnect.
     messages = []
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/orders",
-        "raw_path": b"/orders",
-        "query_string": b"",
-        "headers": [
+    scope = http_scope(
+        "POST",
+        b"/orders",
+        [
             (b"transfer-encoding", b"chunked"),
             (b"authorization", f"Bearer {make_access_token(7)}".encode()),
         ],
-        "client": ("10.1.2.3", 1),
-        "scheme": "http",
-    }
+    )
 
     async def receive():
         return {"type": "http.disconnect"}
@@ -315,19 +317,15 @@ def test_more_requests_in_progress_from_one_address_than_the_cap_are_429(gateway
 
         async def one(delay):
             messages = []
-            scope = {
-                "type": "http",
-                "method": "POST",
-                "path": "/restaurants",
-                "raw_path": b"/restaurants",
-                "query_string": b"",
-                "headers": [
+            scope = http_scope(
+                "POST",
+                b"/restaurants",
+                [
                     (b"content-length", b"2"),
                     (b"authorization", f"Bearer {make_access_token(1, role='admin')}".encode()),
                 ],
-                "client": ("10.9.9.9", 1),
-                "scheme": "http",
-            }
+                client="10.9.9.9",
+            )
 
             async def receive():
                 await asyncio.sleep(delay)
@@ -351,16 +349,12 @@ def test_more_requests_in_progress_from_one_address_than_the_cap_are_429(gateway
 def test_behind_a_trusted_proxy_the_client_is_its_forwarded_address(gateway, settings):
     settings.GATEWAY_NUM_PROXIES = 1
     app = GatewayApplication(django_app=gateway.app.django_app)
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/restaurants",
-        "raw_path": b"/restaurants",
-        "query_string": b"",
-        "headers": [(b"x-forwarded-for", b"6.6.6.6, 198.51.100.7")],
-        "client": ("10.0.0.1", 1),
-        "scheme": "http",
-    }
+    scope = http_scope(
+        "GET",
+        b"/restaurants",
+        [(b"x-forwarded-for", b"6.6.6.6, 198.51.100.7")],
+        client="10.0.0.1",
+    )
     request = Request(scope, app.trusted_proxies)
     # The ingress appended the client it saw; what came before it is the client's own claim.
     assert (request.client, request.peer) == ("198.51.100.7", "10.0.0.1")

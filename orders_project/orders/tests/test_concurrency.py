@@ -2,13 +2,12 @@
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
 from food_common.authentication import ROLE_CUSTOMER
 from food_common.events.models import OutboxEvent
+from food_common.testing import run_together
 from orders import services
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CUSTOMER, OrderFactory
@@ -17,19 +16,6 @@ from orders.tests.test_place import BODY
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 10
-
-
-def run_together(calls):
-    """Run each call in its own thread; return their results in order."""
-
-    def run(call):
-        try:
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_ten_concurrent_requests_with_one_key_make_one_order_and_one_event(
