@@ -326,6 +326,48 @@ def real_gateway(stack):
     gateway.process.stop()
 
 
+RATE_LIMIT = 10
+
+
+@pytest.fixture(scope="module")
+def rate_limited_copies(stack, recorder, ws_echo):
+    """Two gateway copies with a rate limit of 10 requests an hour per client, sharing Redis."""
+    copies = [
+        start_gateway(
+            stack,
+            f"gateway-limited-{n}",
+            **{**recorded_upstreams(recorder, ws_echo), "GATEWAY_RATE_LIMIT": f"{RATE_LIMIT}/h"},
+        )
+        for n in range(2)
+    ]
+    yield copies
+    for copy in copies:
+        copy.process.stop()
+
+
+def test_rate_limit_is_shared_by_gateway_copies(rate_limited_copies, api):
+    # Not across the hour's boundary, where the window starts again.
+    if 3600 - time.time() % 3600 < 10:
+        time.sleep(11)
+    user = api.register_and_login(f"limited-{uuid.uuid4().hex[:10]}@example.com")
+    first, second = (Api(copy.url) for copy in rate_limited_copies)
+    token = user["access"]
+    # Given 6 of the 10 requests at the first copy, counted in Redis within its 50 ms batch
+    assert [first.get("/restaurants", token=token).status for _ in range(6)] == [200] * 6
+    time.sleep(0.3)
+    # When the client goes on at the second copy (slower than its batches)
+    statuses = []
+    for _ in range(RATE_LIMIT):
+        reply = second.get("/restaurants", token=token)
+        statuses.append(reply.status)
+        if reply.status == 429:
+            break
+        time.sleep(0.15)
+    # Then the second copy lets the 4 left through and refuses the 11th, in JSON
+    assert statuses == [200, 200, 200, 200, 429], statuses
+    assert reply.json()["code"] == "throttled" and int(reply.headers["Retry-After"]) >= 1, reply
+
+
 @pytest.fixture(scope="module")
 def edge_user(api) -> dict:
     return api.register_and_login(f"edge-{uuid.uuid4().hex[:10]}@example.com")
@@ -1108,12 +1150,10 @@ def test_websocket_with_bad_token_is_closed_4401_before_any_upstream(
     }[token_kind]()
     before = len(ws_echo.connections)
     try:
-        if how == "subprotocol":
-            ws = ws_connect(ws_url(edge), subprotocols=["bearer", token], open_timeout=5)
-        else:
-            ws = ws_connect(ws_url(edge), open_timeout=5)
-            ws.send(json.dumps({"type": "authenticate", "token": token}))
-        with ws:
+        subprotocols = ["bearer", token] if how == "subprotocol" else None
+        with ws_connect(ws_url(edge), subprotocols=subprotocols, open_timeout=5) as ws:
+            if how != "subprotocol":
+                ws.send(json.dumps({"type": "authenticate", "token": token}))
             assert closed_with(ws) == 4401
     except InvalidStatus as refused:  # pragma: no cover - reported clearly if it happens
         pytest.fail(f"handshake refused with HTTP {refused.response.status_code}, not closed 4401")

@@ -3,14 +3,15 @@
 A few dozen lines rather than a library: it runs on the forwarding fast path, outside Django's view
 layer, where DRF throttles (which live in views) cannot be used.
 
-Counts reach Redis in batches: each process counts its clients' requests itself and, at most every
-`sync_interval` (50 ms), adds them to the shared counters in one pipeline (INCRBY + EXPIRE per
-client), learning the totals of every copy back. A request is refused when the total last learned
-plus what this process counted since would pass the limit. Measured (bench/README.md): one Redis
+Counts reach Redis in batches: each process counts its clients' requests itself and, within
+`sync_interval` (50 ms) of a count, adds them to the shared counters in one pipeline (INCRBY +
+EXPIRE per client), learning the totals of every copy back. A request is refused when the total
+last learned plus what this process counted since would pass the limit. Measured (bench/README.md): one Redis
 round trip per request cost 0.25 ms of the gateway's CPU, as much as half the rest of the
 forwarding path; batched, the check is a dictionary update. The price: another copy's requests of
-the last interval are unseen, so with N copies a client can pass its limit by at most
-(N - 1) × sync_interval × its rate before every copy refuses it. One process alone is exact.
+the last interval are unseen, and a copy learns another's counts when it next flushes its own
+for that client, so with N copies a client can pass its limit by a few requests per copy (about
+sync_interval × its request rate at each). One process alone is exact.
 """
 
 import asyncio
@@ -60,6 +61,7 @@ class RateLimiter:
         self._shared: dict[str, int] = {}  # every copy's count, as Redis last said
         self._pending: dict[str, int] = {}  # this process's count not yet added to Redis
         self._synced_at = time.time()
+        self._next_sync: asyncio.TimerHandle | None = None
         self._sync_task: asyncio.Task | None = None
 
     def retry_after(self, client_key: str) -> int | None:
@@ -75,16 +77,26 @@ class RateLimiter:
         if self._shared.get(client_key, 0) + pending >= self.limit and now >= self._paused_until:
             return max(1, math.ceil((window_index + 1) * self.window - now))
         self._pending[client_key] = pending + 1
-        if now - self._synced_at >= self.sync_interval and self._sync_task is None:
-            self._synced_at = now
-            self._sync_task = asyncio.get_running_loop().create_task(self._sync_in_background())
+        if self._next_sync is None:
+            self._schedule_sync(now)
         return None
+
+    def _schedule_sync(self, now: float) -> None:
+        """Flush the pending counts `sync_interval` after the last flush (now, if that has passed)."""
+        delay = max(0.0, self.sync_interval - (now - self._synced_at))
+        self._next_sync = asyncio.get_running_loop().call_later(delay, self._start_sync)
+
+    def _start_sync(self) -> None:
+        self._synced_at = time.time()
+        self._sync_task = asyncio.get_running_loop().create_task(self._sync_in_background())
 
     async def _sync_in_background(self) -> None:
         try:
             await self.sync()
         finally:
-            self._sync_task = None
+            self._sync_task = self._next_sync = None
+            if self._pending:  # counted while this flush was under way
+                self._schedule_sync(time.time())
 
     async def sync(self) -> None:
         """Add this process's counts to Redis and learn every copy's totals back."""
@@ -115,6 +127,9 @@ class RateLimiter:
     async def close(self) -> None:
         if self._sync_task is not None:
             await self._sync_task
+        if self._next_sync is not None:
+            self._next_sync.cancel()
+            self._next_sync = None
         if self.client is not None:
             await self.client.aclose()
             self.client = None
