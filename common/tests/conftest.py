@@ -1,6 +1,7 @@
 """Shared fixtures: the test Celery app, a broker that can be down then up, local HTTP servers."""
 
 import contextlib
+import os
 import socket
 import sys
 import threading
@@ -12,7 +13,8 @@ import redis
 
 from tests.celery import app as test_celery_app
 
-BROKER_REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's broker database: unique keys only
+# The machine's broker database (or bin/embedded.py's private one): unique keys only.
+BROKER_REDIS_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 
 
 def closed_port() -> int:
@@ -49,10 +51,12 @@ def celery_app():
 
 
 @pytest.fixture
-def use_broker(celery_app):
+def use_broker(celery_app, monkeypatch):
     """Return `use(url)`: send through the broker at `url` from now on (restored after the test)."""
 
     def use(url: str, connection_timeout: float = 0.5):
+        # Celery prefers a CELERY_BROKER_URL variable (bin/embedded.py sets one) to broker_url.
+        monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
         _drop_broker_pools(celery_app)
         celery_app.conf.broker_url = url
         celery_app.conf.broker_connection_timeout = connection_timeout
@@ -104,8 +108,9 @@ def handler_state():
 class TcpProxy:
     """A local port forwarded to Redis: refused until `start()`, so a broker can come back."""
 
-    def __init__(self, target=("127.0.0.1", 6379)):
-        self.target = target
+    def __init__(self, target=None):
+        broker = redis.Redis.from_url(BROKER_REDIS_URL).connection_pool.connection_kwargs
+        self.target = target or (broker["host"], broker["port"])
         self.port = closed_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._server = None

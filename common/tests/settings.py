@@ -12,7 +12,11 @@ ROOT_URLCONF = "tests.urls"
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/food_common_tests")
+        env_str(
+            "DATABASE_URL",
+            # bin/embedded.py's private server, when `make test` runs one
+            env_str("COMMON_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/food_common_tests"),
+        )
     )
 }
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)

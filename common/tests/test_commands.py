@@ -17,7 +17,9 @@ from psycopg import sql
 from tests.conftest import closed_port
 
 COMMON_DIR = Path(__file__).resolve().parents[1]
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+# The server of the tests' database (the machine's, or bin/embedded.py's private one).
+TESTS_DATABASE = "postgres://postgres@127.0.0.1:5432/food_common_tests"
+SERVER_URL = os.environ.get("COMMON_DATABASE_URL", TESTS_DATABASE).rsplit("/", 1)[0]
 
 
 def start(*args: str, database_url: str) -> subprocess.Popen:
