@@ -40,6 +40,23 @@ class Failed(Exception):
     pass
 
 
+def machine_footprint() -> dict:
+    """Return the food_* databases on this machine's own PostgreSQL (None if it does not answer).
+
+    The default URLs name it (127.0.0.1:5432): a process of the run that ignored the embedded
+    servers' addresses would create its database there. (Redis keeps no such trace: keys expire.)
+    """
+    try:
+        import psycopg  # noqa: PLC0415 - the outer venv's, only for this check
+
+        url = "postgresql://postgres@127.0.0.1:5432/postgres"
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'food\\_%'")
+            return {"postgres": sorted(row[0] for row in rows)}
+    except Exception:  # noqa: BLE001 - no PostgreSQL here: nothing to compare
+        return {"postgres": None}
+
+
 def port_open(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -223,6 +240,7 @@ def main() -> int:
     make_up = MakeUp(workdir, log)
     try:
         copy_tree(workdir)
+        before = machine_footprint()
         began = time.monotonic()
         make_up.start()
         make_up.wait_healthy(deadline)
@@ -247,6 +265,10 @@ def main() -> int:
         print(f"walkthrough: restart to a healthy gateway: {second:.0f} s")
         wait_for_status(email, order_id, "paid", time.monotonic() + 10)
         print(f"walkthrough: after the restart order {order_id} is still there, paid")
+        after = machine_footprint()
+        if after != before:
+            raise Failed(f"the run reached this machine's own PostgreSQL: {before} -> {after}")
+        print("walkthrough: no database of the run on this machine's own PostgreSQL")
         return 0
     except Failed as exc:
         print(f"walkthrough FAILED: {exc}", file=sys.stderr)
