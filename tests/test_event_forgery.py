@@ -25,8 +25,11 @@ QUEUES = ("orders", "notifications")  # the subscribers of payment.succeeded (ev
 
 
 @pytest.fixture
-def broker(stack):
+def broker(stack, monkeypatch):
     """A Celery client of the stack's broker that is not one of its services (as Flower is)."""
+    # Celery takes CELERY_BROKER_URL from the environment over its `broker` argument, and
+    # `make test` on a machine without Redis exports one (bin/embedded.py): not the stack's.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     app = Celery("forger", broker=stack.env("orders")["CELERY_BROKER_URL"])
     yield app
     app.close()
