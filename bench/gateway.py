@@ -164,25 +164,23 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def start_nginx(stack: Stack, workdir: Path) -> tuple[Process, int]:
-    """Start nginx as a keep-alive reverse proxy in front of the stack's first catalog copy."""
-    nginx_port = free_port()
-    (workdir / "nginx.conf").write_text(
-        NGINX_CONF.format(dir=workdir, port=nginx_port, upstream_port=stack.ports["catalog"][0])
-    )
+def start_nginx(workdir: Path, name: str, config: str) -> tuple[Process, int]:
+    """Start nginx with `config` (a template of {dir} and {port}) on a free port."""
+    port = free_port()
+    (workdir / f"{name}.conf").write_text(config.format(dir=workdir, port=port))
     nginx = Process(
-        "nginx",
+        name,
         [
             shutil.which("nginx") or "/usr/sbin/nginx",
             "-c",
-            str(workdir / "nginx.conf"),
+            str(workdir / f"{name}.conf"),
             "-p",
             str(workdir),
         ],
         os.environ.copy(),
-        workdir / "nginx.log",
+        workdir / f"{name}.log",
     ).start()
-    return nginx, nginx_port
+    return nginx, port
 
 
 def compare_paths(
@@ -197,7 +195,12 @@ def compare_paths(
 
     `headers` go with every request of every path (the same token everywhere: a fair comparison).
     """
-    nginx, nginx_port = start_nginx(stack, workdir)
+    # nginx as a keep-alive reverse proxy in front of the stack's first catalog copy.
+    nginx, nginx_port = start_nginx(
+        workdir,
+        "nginx",
+        NGINX_CONF.replace("{upstream_port}", str(stack.ports["catalog"][0])),
+    )
     targets = {
         "direct": stack.url("catalog") + path,
         "nginx": f"http://127.0.0.1:{nginx_port}{path}",
@@ -279,16 +282,8 @@ def gateway_saturated(
     page = urllib.request.Request(stack.url("catalog") + path, headers=headers or {})  # noqa: S310
     with urllib.request.urlopen(page) as response:  # noqa: S310 - loopback only
         (workdir / "page.json").write_bytes(response.read())
-    static_port, gateway_port = free_port(), free_port()
-    (workdir / "nginx-static.conf").write_text(
-        STATIC_NGINX_CONF.format(dir=workdir, port=static_port)
-    )
-    nginx = Process(
-        "nginx-static",
-        [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(workdir / "nginx-static.conf")],
-        os.environ.copy(),
-        workdir / "nginx-static.log",
-    ).start()
+    nginx, static_port = start_nginx(workdir, "nginx-static", STATIC_NGINX_CONF)
+    gateway_port = free_port()
     gateway = Process(
         "gateway-saturated",
         [str(ROOT / "bin" / "serve"), "gateway", str(gateway_port)],
