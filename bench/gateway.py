@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # slowclients, when im
 
 from slowclients import SlowClients, raise_open_files  # noqa: E402
 
+from tests.client import Api  # noqa: E402
 from tests.stack import ROOT, Process, Stack, free_port, wait_until_up  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PASSWORD = "a-Long-enough-passw0rd"
 # The gateway's settings for every benchmark run (bench/run.py adds its own on top):
 GATEWAY_ENV = {
     # The rate limit on, at a rate that never throttles: each request still pays the Redis count.
@@ -142,22 +142,13 @@ def wrk(
     }
 
 
-def register_customer(base_url: str, email: str | None = None) -> str:
-    """Register a customer through the gateway at `base_url`, log in; return the access token."""
-
-    def post(path: str, body: dict) -> dict:
-        request = urllib.request.Request(  # noqa: S310 - loopback only
-            base_url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=15) as reply:  # noqa: S310 - loopback only
-            return json.loads(reply.read())
-
-    email = email or f"bench-{os.getpid()}-{time.monotonic_ns()}@bench.test"
-    post("/auth/register", {"email": email, "password": PASSWORD, "role": "customer"})
-    return post("/auth/login", {"email": email, "password": PASSWORD})["access"]
+def wrk_with_cpu(pgid: int, url: str, seconds: int, **options) -> dict:
+    """wrk(), plus the gateway's CPU ms per request (process group `pgid`; None if none answered)."""
+    cpu_before = group_cpu_seconds(pgid)
+    run = wrk(url, seconds, **options)
+    cpu = group_cpu_seconds(pgid) - cpu_before
+    run["gateway_cpu_ms_per_req"] = cpu * 1000 / run["requests"] if run["requests"] else None
+    return run
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -213,12 +204,10 @@ def compare_paths(
             wrk(url, 2, headers=headers)
         for _ in range(rounds):
             for name, url in targets.items():
-                cpu_before = group_cpu_seconds(gateway_pgid)
-                run = wrk(url, seconds, headers=headers)
                 if name == "gateway":
-                    run["gateway_cpu_ms_per_req"] = (
-                        (group_cpu_seconds(gateway_pgid) - cpu_before) * 1000 / run["requests"]
-                    )
+                    run = wrk_with_cpu(gateway_pgid, url, seconds, headers=headers)
+                else:
+                    run = wrk(url, seconds, headers=headers)
                 results[name].append(run)
             # The same two paths with 2 connections (one request in flight per wrk thread): the
             # catalog is not saturated, so the p50 difference is the gateway's own latency rather
@@ -300,12 +289,7 @@ def gateway_saturated(
         wait_until_up(f"http://127.0.0.1:{gateway_port}/health", gateway)
         wrk(url, 2, headers=headers)
         for _ in range(rounds):
-            cpu_before = group_cpu_seconds(gateway.proc.pid)
-            run = wrk(url, seconds, headers=headers)
-            run["gateway_cpu_ms_per_req"] = (
-                (group_cpu_seconds(gateway.proc.pid) - cpu_before) * 1000 / run["requests"]
-            )
-            runs.append(run)
+            runs.append(wrk_with_cpu(gateway.proc.pid, url, seconds, headers=headers))
     finally:
         gateway.stop()
         nginx.stop()
@@ -347,11 +331,7 @@ def slow_clients_compare(
     port = stack.ports["gateway"][0]
 
     def measure() -> dict:
-        cpu_before = group_cpu_seconds(gateway_pgid)
-        run = wrk(url, seconds, headers=headers, timeout=timeout)
-        cpu = group_cpu_seconds(gateway_pgid) - cpu_before
-        run["gateway_cpu_ms_per_req"] = cpu * 1000 / run["requests"] if run["requests"] else None
-        return run
+        return wrk_with_cpu(gateway_pgid, url, seconds, headers=headers, timeout=timeout)
 
     results = {"without": [], "with": []}
     wrk(url, 2, headers=headers)  # warm-up
@@ -462,7 +442,7 @@ def seed(stack: Stack, restaurants: int, items: int, owner_id: int | None = None
     subprocess.run(
         [sys.executable, "manage.py", "seed_catalog", "--restaurants", str(restaurants)]
         + ["--items", str(items), "--reset", *owner],
-        cwd=Path(__file__).resolve().parents[1] / "catalog_project",
+        cwd=ROOT / "catalog_project",
         env=stack.env("catalog"),
         check=True,
         capture_output=True,
@@ -486,7 +466,8 @@ def main() -> None:
     try:
         stack.start(workers=False)
         seed(stack, args.restaurants, args.items)
-        token = register_customer(stack.gateway_url)
+        email = f"bench-{os.getpid()}-{time.monotonic_ns()}@bench.test"
+        token = Api(stack.gateway_url).register_and_login(email)["access"]
         results = compare_paths(
             stack, workdir, args.seconds, args.rounds, args.path, headers=bearer(token)
         )

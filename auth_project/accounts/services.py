@@ -45,9 +45,8 @@ def refresh_token_rotate(*, refresh: RefreshToken) -> RefreshToken:
     concurrent rotations of one token run one after the other and every one but the first finds
     it revoked (the blacklist's unique key on the token would refuse a second entry anyway).
     """
-    jti = refresh[api_settings.JTI_CLAIM]
-    OutstandingToken.objects.get_or_create(
-        jti=jti,
+    outstanding, _ = OutstandingToken.objects.select_for_update().get_or_create(
+        jti=refresh[api_settings.JTI_CLAIM],
         defaults={
             "user_id": refresh.get(api_settings.USER_ID_CLAIM),
             "created_at": refresh.current_time,
@@ -55,7 +54,6 @@ def refresh_token_rotate(*, refresh: RefreshToken) -> RefreshToken:
             "expires_at": datetime_from_epoch(refresh["exp"]),
         },
     )
-    outstanding = OutstandingToken.objects.select_for_update().get(jti=jti)
     _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
     if not created:
         raise TokenError("Token is blacklisted")

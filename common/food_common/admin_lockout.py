@@ -10,7 +10,7 @@ from axes.helpers import get_cool_off, get_lockout_message
 from django.http import HttpResponse, JsonResponse
 from rest_framework.throttling import BaseThrottle
 
-from food_common.errors import ErrorCode, error_body
+from food_common.errors import ErrorCode, error_body, wants_html
 
 
 def client_address(request) -> str:
@@ -33,7 +33,7 @@ class AdminLoginHandler(AxesDatabaseHandler):
 def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
     """Return 429 with Retry-After: axes' message for a browser, the JSON error for the rest."""
     message = str(get_lockout_message())
-    if "text/html" in request.META.get("HTTP_ACCEPT", ""):
+    if wants_html(request):
         response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
     else:
         response = JsonResponse(error_body(message, ErrorCode.LOCKED_OUT), status=429)

@@ -82,6 +82,11 @@ def error_body(detail: str, code: str, **extra) -> dict:
     return {"detail": detail, "code": code, **extra, "request_id": get_request_id()}
 
 
+def wants_html(request) -> bool:
+    """Return True for a browser (it asks for text/html): it gets a page, the rest the JSON error."""
+    return "text/html" in request.META.get("HTTP_ACCEPT", "")
+
+
 def exception_handler(exc, context):
     """Render every exception DRF sees as the one error shape; unexpected ones as a logged 500."""
     from rest_framework.views import (  # not at import: cycle
@@ -156,7 +161,7 @@ def handler500(request):
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: Django's page for a browser (an admin form), the JSON error for the rest."""
-    if "text/html" in request.META.get("HTTP_ACCEPT", ""):
+    if wants_html(request):
         return django_csrf_failure(request, reason)
     return JsonResponse(
         error_body(f"CSRF check failed: {reason}", ErrorCode.CSRF_FAILED), status=403

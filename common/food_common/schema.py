@@ -87,11 +87,8 @@ class ErrorResponsesAutoSchema(AutoSchema):
         responses = operation.setdefault("responses", {})
         error = self._get_response_for_code(ErrorSerializer, "400")
         for status in self.error_statuses(operation):
-            documented = responses.get(str(status))
-            if documented is None:
+            if str(status) not in responses:
                 responses[str(status)] = {**error, "description": ERROR_DESCRIPTIONS[status]}
-            elif "content" not in documented:
-                documented["content"] = error["content"]
         for status, documented in responses.items():
             if status >= "400" and "content" not in documented:
                 documented["content"] = error["content"]

@@ -8,13 +8,12 @@ import json
 import re
 from urllib.parse import unquote_to_bytes
 
-from food_common.errors import error_body
+from food_common.errors import ErrorCode, error_body
 
 
 class EdgeErrorCode:
-    """Error codes only the gateway answers."""
+    """Error codes only the gateway answers (the shared ones are `food_common.errors.ErrorCode`)."""
 
-    BAD_REQUEST = "bad_request"
     REQUEST_TIMEOUT = "request_timeout"
     TOO_MANY_CONNECTIONS = "too_many_connections"
 
@@ -104,18 +103,16 @@ class Request:
             raise Refused(
                 400,
                 "The request target must be printable ASCII (percent-encode anything else).",
-                EdgeErrorCode.BAD_REQUEST,
+                ErrorCode.BAD_REQUEST,
             )
         try:
             self.path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode()
         except UnicodeDecodeError:
             raise Refused(
-                400, "The request path is not valid UTF-8.", EdgeErrorCode.BAD_REQUEST
+                400, "The request path is not valid UTF-8.", ErrorCode.BAD_REQUEST
             ) from None
         if CONTROL_CHARACTER.search(self.path):
-            raise Refused(
-                400, "The request path holds a control character.", EdgeErrorCode.BAD_REQUEST
-            )
+            raise Refused(400, "The request path holds a control character.", ErrorCode.BAD_REQUEST)
         self.target = (raw_path + b"?" + query if query else raw_path).decode("ascii")
         self.headers: dict[bytes, bytes] = {}
         self.declared_length: int | None = None
@@ -123,11 +120,11 @@ class Request:
         for name, value in scope["headers"]:
             if name in self.headers and name in SINGLE_REQUEST_HEADERS:
                 raise Refused(
-                    400, f"The {name.decode()} header is repeated.", EdgeErrorCode.BAD_REQUEST
+                    400, f"The {name.decode()} header is repeated.", ErrorCode.BAD_REQUEST
                 )
             if not value.isascii():
-                raise Refused(400, "Header values must be ASCII.", EdgeErrorCode.BAD_REQUEST)
-            self.headers[name] = value if name not in self.headers else self.headers[name]
+                raise Refused(400, "Header values must be ASCII.", ErrorCode.BAD_REQUEST)
+            self.headers.setdefault(name, value)
         encoding = self.headers.get(b"transfer-encoding")
         if encoding is not None:
             # granian has already framed the body by its last coding; anything but a lone
@@ -136,13 +133,13 @@ class Request:
                 raise Refused(
                     400,
                     "Transfer-Encoding other than a single 'chunked' is not accepted.",
-                    EdgeErrorCode.BAD_REQUEST,
+                    ErrorCode.BAD_REQUEST,
                 )
             self.chunked = True
         length = self.headers.get(b"content-length")
         if length is not None:
             if not length.strip().isdigit():  # granian refuses these already; never trust that
-                raise Refused(400, "Content-Length is malformed.", EdgeErrorCode.BAD_REQUEST)
+                raise Refused(400, "Content-Length is malformed.", ErrorCode.BAD_REQUEST)
             self.declared_length = int(length)
         client = scope.get("client")
         self.peer: str = client[0] if client else "-"
@@ -157,6 +154,11 @@ class Request:
         value = self.headers.get(name)
         return value.decode("latin-1") if value is not None else None
 
+    def forwarded_for(self) -> str:
+        """Return the X-Forwarded-For to send upstream: the client's, with its peer appended."""
+        forwarded_for = self.header(b"x-forwarded-for")
+        return f"{forwarded_for}, {self.peer}" if forwarded_for else self.peer
+
     def upstream_headers(self, scope: dict, request_id: str) -> list[tuple[str, str]]:
         """Return the headers to send upstream: the client's, less the dropped, plus our own."""
         dropped = DROPPED_REQUEST_HEADERS
@@ -169,10 +171,7 @@ class Request:
             for name, value in scope["headers"]
             if name not in dropped and b"_" not in name
         ]
-        forwarded_for = self.header(b"x-forwarded-for")
-        headers.append(
-            ("x-forwarded-for", f"{forwarded_for}, {self.peer}" if forwarded_for else self.peer)
-        )
+        headers.append(("x-forwarded-for", self.forwarded_for()))
         headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
         headers.append(("x-request-id", request_id))
         return headers

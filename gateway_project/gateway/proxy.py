@@ -208,7 +208,7 @@ class GatewayApplication:
                     await reply.error(
                         400,
                         "The request body is malformed or was cut off.",
-                        EdgeErrorCode.BAD_REQUEST,
+                        ErrorCode.BAD_REQUEST,
                         headers=((b"connection", b"close"),),
                     )
                 except Exception:  # noqa: BLE001 - the client is gone
@@ -299,9 +299,7 @@ class GatewayApplication:
         if request.declared_length is None and not request.chunked:
             return b""  # no body, by HTTP/1.1's own framing rules
         if request.declared_length is not None and request.declared_length > self.max_body:
-            raise Refused(
-                413, f"Request body is larger than {self.max_body} bytes.", ErrorCode.BODY_TOO_LARGE
-            )
+            raise self.body_too_large()
         chunks, size = [], 0
         try:
             async with asyncio.timeout(self.body_timeout):
@@ -312,11 +310,7 @@ class GatewayApplication:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_body:
-                        raise Refused(
-                            413,
-                            f"Request body is larger than {self.max_body} bytes.",
-                            ErrorCode.BODY_TOO_LARGE,
-                        )
+                        raise self.body_too_large()
                     chunks.append(chunk)
                     if not message.get("more_body"):
                         return b"".join(chunks)
@@ -327,6 +321,11 @@ class GatewayApplication:
                 EdgeErrorCode.REQUEST_TIMEOUT,
                 headers=((b"connection", b"close"),),
             ) from None
+
+    def body_too_large(self) -> Refused:
+        return Refused(
+            413, f"Request body is larger than {self.max_body} bytes.", ErrorCode.BODY_TOO_LARGE
+        )
 
     async def forward(self, reply, name: str, method: str, target: str, headers, body: bytes):
         """Send the request to a healthy copy of `name` and relay its answer (or a JSON error)."""

@@ -172,8 +172,8 @@ GATEWAY_ANSWERS = {
     "character, a repeated or malformed framing header).",
     "401": "`not_authenticated` (a protected route without a token) or `token_not_valid`: the "
     "gateway refuses before forwarding.",
-    "429": "`throttled`: too many requests, or too many in progress, from this client; see "
-    "`Retry-After`.",
+    "429": "`throttled` (too many requests from this client; see `Retry-After`) or "
+    "`too_many_connections` (too many of its requests in progress at once).",
     "502": "`bad_gateway`: the service gave no valid answer or dropped the connection.",
     "503": "`upstream_unavailable` (no copy of the service is reachable, or its circuit is open) "
     "or `auth_keys_unavailable`.",

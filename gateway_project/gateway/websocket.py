@@ -125,9 +125,7 @@ async def relay(app, scope, receive, send, request: Request, token, claims, requ
                 headers={
                     "Authorization": f"Bearer {token}",
                     "X-Request-ID": request_id,
-                    "X-Forwarded-For": ", ".join(
-                        filter(None, (request.header(b"x-forwarded-for"), request.peer))
-                    ),
+                    "X-Forwarded-For": request.forwarded_for(),
                 },
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5),
                 autoping=True,

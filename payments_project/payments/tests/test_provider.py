@@ -8,8 +8,9 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import OperationalError
 
+from food_common.testing import run_together
 from payments.models import MockProviderCharge, MockProviderRefund
 from payments.provider import MockProvider, ProviderError, ProviderTimeout, get_provider
 
@@ -131,8 +132,6 @@ def test_the_system_redis_down_does_not_stop_the_provider(settings):
 
 
 def test_its_records_unavailable_is_a_provider_error(monkeypatch):
-    from django.db import OperationalError
-
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
@@ -162,22 +161,14 @@ def test_refunds_of_one_charge_never_give_back_more_than_it_took():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_charges_with_one_key_record_one_charge():
     start = threading.Barrier(6)
-    results = []
 
-    def attempt() -> None:
-        try:
-            start.wait(timeout=10)
-            results.append(charge(MockProvider(), "4242424242424242", key="charge-same"))
-        finally:
-            connection.close()
+    def attempt():
+        start.wait(timeout=10)
+        return charge(MockProvider(), "4242424242424242", key="charge-same")
 
-    threads = [threading.Thread(target=attempt) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = run_together([attempt] * 6)
 
-    assert len(results) == 6 and len(set(results)) == 1
+    assert len(set(results)) == 1
     assert MockProviderCharge.objects.count() == 1
 
 
