@@ -4,6 +4,7 @@ from django.db.models import Count
 
 class PaymentsConfig(AppConfig):
     name = "payments"
+    event_queue = "payments"  # its worker runs this app's event handlers and tasks
 
     def ready(self):
         from food_common.metrics import domain_collector, register_once
