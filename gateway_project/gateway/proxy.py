@@ -39,6 +39,7 @@ from food_common.http import UpstreamSet
 from food_common.metrics import register_once
 from food_common.request_id import access_log, clean_request_id, current_request_id
 from food_common.tokens import KeysUnavailable, TokenInvalid, get_verifier
+from gateway.cors import Cors
 from gateway.edge import (
     DROPPED_RESPONSE_HEADERS,
     SAFE_METHODS,
@@ -123,6 +124,7 @@ class GatewayApplication:
         self.trusted_proxies = settings.GATEWAY_NUM_PROXIES
         self.ws_auth_timeout = settings.GATEWAY_WS_AUTH_TIMEOUT
         self.access_log = settings.GATEWAY_ACCESS_LOG
+        self.cors = Cors(settings.GATEWAY_CORS_ALLOWED_ORIGINS, settings.GATEWAY_CORS_MAX_AGE)
         self.timeouts = {
             name: aiohttp.ClientTimeout(
                 total=None,
@@ -184,11 +186,27 @@ class GatewayApplication:
         request_id = clean_request_id(header(scope, b"x-request-id"))
         context_token = current_request_id.set(request_id)
         started = time.perf_counter()
+        origin = self.cors.allowed_origin(scope)
+        preflight = Cors.is_preflight(scope)
+        if origin is not None and not preflight:
+            send = Cors.with_origin(send, origin)
         reply = Reply(send, request_id)
         route = None
         try:
             try:
                 request = Request(scope, self.trusted_proxies)
+                if preflight:
+                    # Answered here, without a token: the browser asks before the real call.
+                    await reply.start(
+                        204,
+                        [
+                            *self.cors.preflight_headers(origin),
+                            (b"x-request-id", request_id.encode()),
+                        ],
+                    )
+                    await reply.body(b"")
+                    self.count_and_log(scope, None, 204, started)
+                    return
                 route = resolve(request.method, request.path)
                 if route is None or route.upstream not in self.upstreams:
                     route = None  # Django's own pages: its middleware logs them

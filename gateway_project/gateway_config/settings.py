@@ -64,6 +64,10 @@ GATEWAY_WS_AUTH_TIMEOUT = env_float("GATEWAY_WS_AUTH_TIMEOUT", 5.0)
 # Operator surfaces, off the public port unless turned on (`make up` and compose.yml turn them on):
 # each project's admin at /admin/<project>/ and Flower at /flower/. With DEBUG off the gateway
 # refuses to start with them on and a default or empty password (gateway.checks).
+# Browser front ends allowed to call the API (CORS, gateway.cors): exact origins, comma-separated
+# (`make up` allows http://localhost:3000 and http://127.0.0.1:3000); none by default.
+GATEWAY_CORS_ALLOWED_ORIGINS = env_list("GATEWAY_CORS_ALLOWED_ORIGINS", "")
+GATEWAY_CORS_MAX_AGE = env_int("GATEWAY_CORS_MAX_AGE", 600)
 GATEWAY_PROXY_ADMIN = env_bool("GATEWAY_PROXY_ADMIN", False)
 GATEWAY_PROXY_FLOWER = env_bool("GATEWAY_PROXY_FLOWER", False)
 
