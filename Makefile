@@ -8,13 +8,16 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # environment) runs the production way. The cross-service tests' processes run with DEBUG=0.
 export DEBUG ?= 1
 
-.PHONY: up processes install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench fuzz
+.PHONY: help up processes install bootstrap services test unit cross lint format check-migrations run-% test-% clean bench fuzz
 
 # PostgreSQL and Redis: the configured ones or this machine's (127.0.0.1:5432, :6379); where none
 # answers, private servers from their wheels (requirements/local.txt), started before the command
 # and stopped after it; EMBEDDED_SERVICES=1/0 forces the choice. It says in one line which it uses.
 # `make up` keeps their data in var/; the tests (--scratch) use throwaway servers.
 EMBEDDED := $(VENV)/bin/python bin/embedded.py run
+
+help: ## list the targets with what each does
+	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # The admins and Flower are off the gateway by default; a local run serves them there.
 up: install ## run every process (Ctrl-C stops them all)
@@ -26,6 +29,7 @@ processes: install # what `make up` runs once PostgreSQL and Redis answer
 	@echo "Services:  auth :4001  catalog :4002  orders :4003  payments :4004"
 	@echo "Local admin in every project: $${LOCAL_ADMIN_EMAIL:-admin@example.com} / $${LOCAL_ADMIN_PASSWORD:-admin}"
 	GATEWAY_PROXY_ADMIN=$${GATEWAY_PROXY_ADMIN:-1} GATEWAY_PROXY_FLOWER=$${GATEWAY_PROXY_FLOWER:-1} \
+	  GATEWAY_CORS_ALLOWED_ORIGINS=$${GATEWAY_CORS_ALLOWED_ORIGINS-http://localhost:3000,http://127.0.0.1:3000} \
 	  honcho -f Procfile start
 
 install: $(VENV)/.installed ## create the venv and install the pinned requirements
@@ -59,15 +63,15 @@ fuzz: install ## schemathesis longer, with a random seed: every operation, role,
 	FUZZ_SEED=$${FUZZ_SEED:-random} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} FUZZ_STEPS=$${FUZZ_STEPS:-12} \
 	  $(EMBEDDED) --scratch -- pytest tests/test_fuzz.py
 
-lint: install
+lint: install ## ruff: lint and formatting check
 	ruff check .
 	ruff format --check .
 
-format: install
+format: install ## ruff: fix what can be fixed and format
 	ruff check --fix .
 	ruff format .
 
-check-migrations: install
+check-migrations: install ## fail if a model change has no migration
 	@set -e; for p in $(PROJECTS); do (cd $${p}_project && python manage.py makemigrations --check --dry-run >/dev/null) || { echo "$$p: missing migration (run makemigrations)"; exit 1; }; done
 
 run-%: install ## one project on its own, e.g. `make run-catalog PORT=4002`
@@ -79,5 +83,5 @@ bench: install ## the benchmark (≤ 10 min, loopback): bench/results/latest.{js
 	$(VENV)/bin/pip install -q -r requirements/bench.txt
 	python bench/run.py $(BENCH_ARGS)
 
-clean:
+clean: ## remove the venv and var/ (the data of `make up`'s private servers too)
 	rm -rf $(VENV) var
