@@ -3,8 +3,10 @@ from django.contrib import admin
 from django.urls import path
 
 from food_common import health
-from food_common.urls import not_found_fallback
+from food_common.urls import admin_site_titles, not_found_fallback
 from gateway import views
+
+admin_site_titles("gateway")
 
 urlpatterns = [
     path("health", health.health, name="health"),
@@ -12,6 +14,10 @@ urlpatterns = [
     path("schema", views.schema, name="schema"),
     path("docs", views.docs, name="docs"),
     # The gateway's own admin, like the other four: on the public port only when turned on.
-    *([path("admin/gateway/", admin.site.urls)] if settings.GATEWAY_PROXY_ADMIN else []),
+    *(
+        [path("admin/", views.admins, name="admins"), path("admin/gateway/", admin.site.urls)]
+        if settings.GATEWAY_PROXY_ADMIN
+        else []
+    ),
     not_found_fallback(),
 ]

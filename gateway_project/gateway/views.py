@@ -7,6 +7,7 @@ import time
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.shortcuts import render
 from drf_spectacular.views import SpectacularSwaggerView
 
 from food_common.health import run_checks, safe_methods_only
@@ -219,3 +220,17 @@ def schema(request):
 
 
 docs = SpectacularSwaggerView.as_view(url="/schema")
+
+
+@safe_methods_only
+def admins(request):
+    """The index of every admin (the gateway's and each service's), /docs and Flower."""
+    from gateway.routes import PROJECTS
+
+    links = [("gateway", "/admin/gateway/")]
+    links += [(project, f"/admin/{project}/") for project in sorted(PROJECTS)]
+    return render(
+        request,
+        "gateway/admins.html",
+        {"admins": links, "flower": settings.GATEWAY_PROXY_FLOWER},
+    )

@@ -66,6 +66,25 @@ def test_the_gateway_admin_is_served_only_when_turned_on(client, settings, enabl
         reload_urls()
 
 
+def test_the_index_of_every_admin_links_them_docs_and_flower(client, settings):
+    original = settings.GATEWAY_PROXY_ADMIN, settings.GATEWAY_PROXY_FLOWER
+    settings.GATEWAY_PROXY_ADMIN = settings.GATEWAY_PROXY_FLOWER = True
+    try:
+        reload_urls()
+        page = client.get("/admin/")
+        assert page.status_code == 200
+        html = page.content.decode()
+        for project in ("gateway", "auth", "catalog", "orders", "payments"):
+            assert f'href="/admin/{project}/"' in html
+        assert 'href="/docs"' in html and 'href="/flower/"' in html
+        # The gateway's own admin is titled after it, and "View site" leads back to the index.
+        login = client.get("/admin/gateway/login/").content.decode()
+        assert "Food · gateway" in login
+    finally:
+        settings.GATEWAY_PROXY_ADMIN, settings.GATEWAY_PROXY_FLOWER = original
+        reload_urls()
+
+
 def test_real_passwords_pass(production):
     assert error_ids() == []
 
