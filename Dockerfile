@@ -2,7 +2,7 @@
 # One image for every Django project of the food-ordering backend (auth, catalog, orders, payments,
 # gateway) and every process of the Procfile. It has no default command: compose.yml (or a Kubernetes
 # Deployment) picks the process, e.g. `bin/serve catalog 4002`, `bin/worker orders notifications`,
-# `bin/beat` or `bin/flower`, and sets its configuration through environment variables.
+# `bin/beat payments` or `bin/flower`, and sets its configuration through environment variables.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,8 +38,8 @@ RUN set -eu; \
 
 # Run as an unprivileged user, named by number so that Kubernetes' runAsNonRoot can verify it. The
 # code stays owned by root (read-only for the app); var/ is the app's, for what a process writes.
-# var/beat is created here so that a named volume mounted on it (compose.yml: beat's BEAT_STATE_DIR)
-# starts owned by the app user, not by root.
+# var/beat is created here so that a named volume mounted on it (compose.yml: each beat's
+# BEAT_STATE_DIR) starts owned by the app user, not by root.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin app \

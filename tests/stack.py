@@ -225,6 +225,9 @@ class Stack:
             "DEBUG": "0",
             "SECRET_KEY": "e2e-only-secret-key-not-for-production-0123456789",
             "EVENT_SIGNING_KEY": EVENT_SIGNING_KEY,
+            # DEBUG is off, but every event the real processes publish is checked against the
+            # contract: a producer that breaks it fails the cross-service tests.
+            "EVENT_CONTRACT_VALIDATE": "1",
             "ALLOWED_HOSTS": "*",
             "DATABASE_URL": self.dsn(service),
             "REDIS_URL": f"{redis_url}/1",
@@ -374,15 +377,19 @@ class Stack:
             time.sleep(0.2)
         return process
 
-    @property
-    def beat(self) -> Process:
-        if "beat" not in self.processes:
-            self.processes["beat"] = [
+    def beat(self, project: str) -> Process:
+        """Return (creating it on first use) the Celery beat process of `project`."""
+        key = f"beat-{project}"
+        if key not in self.processes:
+            self.processes[key] = [
                 Process(
-                    "beat", [str(ROOT / "bin" / "beat")], self.env("orders"), self.logs / "beat.log"
+                    key,
+                    [str(ROOT / "bin" / "beat"), project],
+                    self.env(project),
+                    self.logs / f"{key}.log",
                 )
             ]
-        return self.processes["beat"][0]
+        return self.processes[key][0]
 
     def start(self, *, workers: bool = True) -> "Stack":
         self.start_redis()
@@ -395,7 +402,8 @@ class Stack:
         if workers:
             for queue in WORKER_QUEUES:
                 self.start_worker(queue)
-            self.beat.start()
+            for project in sorted(set(WORKER_QUEUES.values())):
+                self.beat(project).start()
         return self
 
     def sent_mail(self) -> str:

@@ -88,11 +88,12 @@ def procfile() -> dict[str, list[str]]:
 
 PROCESSES = procfile()
 WORKERS = [name for name, argv in PROCESSES.items() if argv[0] == "bin/worker"]
+BEATS = [name for name, argv in PROCESSES.items() if argv[0] == "bin/beat"]
 
 
 def process_project(argv: list[str]) -> str:
     """The project whose settings a bin/ command loads: its argument, or the folder it changes to."""
-    if argv[0] in ("bin/serve", "bin/worker"):
+    if argv[0] in ("bin/serve", "bin/worker", "bin/beat"):
         return argv[1]
     match = re.search(r'cd "\$root/(\w+)_project"', (ROOT / argv[0]).read_text())
     assert match, f'{argv[0]}: no `cd "$root/<project>_project"`'
@@ -316,7 +317,11 @@ def test_every_procfile_process_has_a_compose_service_running_it(services):
         assert depends.get("migrate") == "service_completed_successfully", name
     image_services = {name for name, service in services.items() if service.get("build")}
     assert image_services - ONE_SHOT == set(PROCESSES), "an image service not in the Procfile"
-    assert [argv[0] for argv in PROCESSES.values()].count("bin/beat") == 1, "one beat only"
+    # One beat per project with workers (it sends the periodic tasks of its project's settings).
+    beat_projects = [PROCESSES[name][1] for name in BEATS]
+    assert sorted(beat_projects) == sorted({PROCESSES[name][1] for name in WORKERS}), (
+        "one beat each"
+    )
 
 
 def test_worker_node_names_are_queue_at_host():
@@ -384,8 +389,9 @@ def test_flower_serves_an_unauthenticated_healthcheck():
     assert "authenticated" not in handler.split("\nclass ", 1)[0]
 
 
-def test_beat_keeps_its_schedule_where_it_may_write(compose, services):
-    beat = services["beat"]
+@pytest.mark.parametrize("name", BEATS)
+def test_beat_keeps_its_schedule_where_it_may_write(compose, services, name):
+    beat = services[name]
     state_dir = interpolate(environment(beat).get("BEAT_STATE_DIR", ""))
     assert state_dir.startswith("/"), "BEAT_STATE_DIR: a path in the container"
     if state_dir == "/tmp" or state_dir.startswith("/tmp/"):
@@ -399,6 +405,17 @@ def test_beat_keeps_its_schedule_where_it_may_write(compose, services):
     dockerfile = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
     assert re.search(rf"mkdir -p [^\n]*{re.escape(state_dir)}\b", dockerfile), state_dir
     assert state_dir.startswith("/app/var/"), "the image gives /app/var to the app user"
+
+
+def test_each_beat_keeps_its_schedule_to_itself(services):
+    """A beat's check reads the schedule state in its folder: another beat's must not be there."""
+    folders = {
+        name: {str(volume).split(":")[0] for volume in services[name].get("volumes", [])}
+        for name in BEATS
+    }
+    for name, sources in folders.items():
+        others = set().union(*(folders[other] for other in BEATS if other != name))
+        assert sources and not sources & others, (name, sources, others)
 
 
 def test_backing_services_have_persistent_data_and_readiness_checks(compose, services):
@@ -667,9 +684,10 @@ def test_dockerignore_keeps_local_state_out_of_the_image():
     assert entries & {"__pycache__", "**/__pycache__"}
 
 
-def test_beats_check_fails_once_it_stops_saving_its_schedule(services, tmp_path):
+@pytest.mark.parametrize("name", BEATS)
+def test_beats_check_fails_once_it_stops_saving_its_schedule(services, tmp_path, name):
     # Beat answers no ping; its check reads the age of the schedule state it saves as it runs.
-    test = services["beat"]["healthcheck"]["test"]
+    test = services[name]["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"], test
     schedule = tmp_path / "celerybeat-schedule.db"
 

@@ -21,7 +21,7 @@ from tests.stack import EVENT_SIGNING_KEY
 from tests.test_metrics import scrape, value
 
 HANDLE_TASK = "food.events.handle"
-QUEUES = ("orders", "notifications")  # the subscribers of payment.succeeded (events/routing.py)
+QUEUES = ("orders", "notifications")  # payment.succeeded's consumers (contracts/asyncapi.yaml)
 
 
 @pytest.fixture

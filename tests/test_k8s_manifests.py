@@ -26,6 +26,8 @@ LOCAL = K8S / "overlays" / "local"
 KUSTOMIZATIONS = {"base": BASE, "local": LOCAL}
 PROCFILE = ROOT / "Procfile"
 DOCKERFILE = ROOT / "Dockerfile"
+# The beats of the Procfile (`beat-orders: bin/beat orders`): one Deployment each.
+BEATS = re.findall(r"(?m)^([\w-]+):\s*bin/beat\b", PROCFILE.read_text())
 
 # The Kubernetes version whose schemas the objects must satisfy (kubernetes-validate bundles them).
 K8S_VERSION = "1.33"
@@ -449,14 +451,17 @@ def test_worker_probes_ping_their_own_node(rendered):
             assert spec["timeoutSeconds"] >= 20, name
 
 
-def test_beat_is_a_single_recreated_replica(rendered):
-    beat = of_kind(rendered, "Deployment")["beat"]
-    assert beat["spec"]["replicas"] == 1
-    assert beat["spec"].get("strategy") == {"type": "Recreate"}
-    assert "beat" not in {
+def test_each_beat_is_a_single_recreated_replica(rendered):
+    assert BEATS, "no beat in the Procfile"
+    scaled = {
         h["spec"]["scaleTargetRef"]["name"]
         for h in of_kind(rendered, "HorizontalPodAutoscaler").values()
     }
+    for name in BEATS:
+        beat = of_kind(rendered, "Deployment")[name]
+        assert beat["spec"]["replicas"] == 1, name
+        assert beat["spec"].get("strategy") == {"type": "Recreate"}, name
+        assert name not in scaled
 
 
 def test_hpas_scale_gateway_and_orders_on_cpu(rendered):
@@ -548,9 +553,9 @@ def test_each_project_reads_its_own_database(rendered):
         command = container["command"]
         if name.startswith("migrate-"):
             project = name.removeprefix("migrate-")
-        elif command[0] in {"bin/serve", "bin/worker"}:
+        elif command[0] in {"bin/serve", "bin/worker", "bin/beat"}:
             project = command[1]
-        else:  # bin/beat and bin/flower run in orders_project
+        else:  # bin/flower runs in orders_project
             project = "orders"
         env = {v["name"]: v for v in container["env"]}
         key = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"]
@@ -627,11 +632,12 @@ def test_readme_documents_the_deployment():
         assert needle in readme, needle
 
 
-def test_beats_probes_run_the_compose_check(rendered):
+@pytest.mark.parametrize("name", BEATS)
+def test_beats_probes_run_the_compose_check(rendered, name):
     # The same command as compose's healthcheck, which tests/test_config_files.py runs.
     compose = yaml.safe_load((ROOT / "compose.yml").read_text())
-    code = compose["services"]["beat"]["healthcheck"]["test"][3]
-    (container,) = _containers(of_kind(rendered, "Deployment")["beat"])
+    code = compose["services"][name]["healthcheck"]["test"][3]
+    (container,) = _containers(of_kind(rendered, "Deployment")[name])
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["exec"]["command"] == ["python", "-c", code], probe
 
@@ -774,7 +780,7 @@ def test_every_service_port_is_covered_by_a_network_policy(rendered):
 def test_no_policy_opens_the_workers_or_beat(rendered):
     """They serve nothing: only the namespace's default deny selects them."""
     pods = _pod_labels(rendered)
-    for workload in ("worker-orders", "worker-notifications", "worker-payments", "beat"):
+    for workload in ("worker-orders", "worker-notifications", "worker-payments", *BEATS):
         opening = [
             name
             for name, policy in of_kind(rendered, "NetworkPolicy").items()

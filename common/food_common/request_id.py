@@ -1,7 +1,8 @@
 """Request ids: accept or generate `X-Request-ID`, keep it in a context variable, return it.
 
 The id is put on every log record (see `food_common.logging`), passed on outbound service calls
-(`food_common.http`) and carried by events, so one id follows a request through every process.
+(`food_common.http`) and carried by events and every Celery task (`food_common.celery_app`), so
+one id follows a request through every process.
 """
 
 import contextvars
@@ -26,9 +27,14 @@ def new_request_id() -> str:
 
 def clean_request_id(value: str | None) -> str:
     """Return `value` if it is a safe request id, else a fresh one (never trust a header blindly)."""
-    if value and _VALID.match(value):
+    if value and _VALID.fullmatch(value):
         return value
     return new_request_id()
+
+
+def task_request_id(value: object) -> str:
+    """Return the request id a task message carried, or "-" if it carried none (or not an id)."""
+    return value if isinstance(value, str) and _VALID.fullmatch(value) else "-"
 
 
 def get_request_id() -> str:

@@ -1,10 +1,12 @@
-"""Test helpers: a throw-away RSA key pair that signs access tokens the way auth does, and a way
-to run calls in parallel threads against the real database.
+"""Test helpers: a throw-away RSA key pair that signs access tokens the way auth does, a way to
+run calls in parallel threads against the real database, and event envelopes as the contract
+describes them (`envelope()`, `published()`).
 
 Projects use it in unit tests through the pytest plugin `food_common.pytest_plugin`, which points
 `JWT_KEY_RESOLVER` at this key so a service's own tests need no running auth service.
 """
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -91,3 +93,52 @@ def run_together(calls: list) -> list:
 
     with ThreadPoolExecutor(len(calls)) as pool:
         return list(pool.map(run, calls))
+
+
+def envelope(event_type: str, data: dict, *, validate: bool = True, **overrides) -> dict:
+    """Return the envelope of `event_type` carrying `data`, as its producer sends it.
+
+    Version and producer are the contract's, `request_id` is "test-request", and it is signed with
+    EVENT_SIGNING_KEY after `overrides` (any envelope field: `id`, `request_id`...) are applied.
+    The envelope, data included, is checked against the contract: `validate=False` builds one that
+    breaks it (a consumer's test of a malformed event).
+    """
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.utils import timezone
+
+    from food_common.events.contract import get_contract
+    from food_common.events.signing import sign
+
+    contract = get_contract()
+    spec = contract.events.get(event_type)
+    built = sign(
+        {
+            "id": str(uuid.uuid4()),
+            "type": event_type,
+            "version": spec.version if spec else 1,
+            "occurred_at": timezone.now().isoformat(),
+            "producer": spec.producer if spec else "",
+            "request_id": "test-request",
+            # Plain JSON, as publish() stores it (Decimals, dates and UUIDs as strings).
+            "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+            **overrides,
+        }
+    )
+    if validate:
+        contract.validate_envelope(built)
+    return built
+
+
+def published(event_type: str | None = None) -> list[dict]:
+    """Return the envelopes in the outbox (of `event_type` if given), oldest first, each checked
+    against the contract (ContractViolation if one breaks it)."""
+    from food_common.events.contract import get_contract
+    from food_common.events.models import OutboxEvent
+
+    rows = OutboxEvent.objects.order_by("occurred_at")
+    if event_type is not None:
+        rows = rows.filter(type=event_type)
+    envelopes = [row.envelope() for row in rows]
+    for each in envelopes:
+        get_contract().validate_envelope(each)
+    return envelopes

@@ -6,6 +6,7 @@ import socket
 import sys
 import threading
 import uuid
+from dataclasses import replace
 from http.server import ThreadingHTTPServer
 
 import pytest
@@ -82,11 +83,14 @@ def broker_redis():
 
 @pytest.fixture
 def test_queue(monkeypatch, broker_redis):
-    """A unique queue subscribed to "test.happened"; its Redis keys are deleted afterwards."""
-    from food_common.events import routing
+    """A unique queue the contract sends "test.happened" to; its Redis keys are deleted afterwards."""
+    from food_common.events.contract import get_contract
 
     queue = f"test-{uuid.uuid4().hex}"
-    monkeypatch.setitem(routing.SUBSCRIBERS, "test.happened", (queue,))
+    events = get_contract().events
+    monkeypatch.setitem(
+        events, "test.happened", replace(events["test.happened"], consumers=(queue,))
+    )
     yield queue
     keys = list(broker_redis.scan_iter(match=f"*{queue}*", count=1000))
     if keys:
@@ -112,7 +116,7 @@ class TcpProxy:
         broker = redis.Redis.from_url(BROKER_REDIS_URL).connection_pool.connection_kwargs
         self.target = target or (broker["host"], broker["port"])
         self.port = closed_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://127.0.0.1:{self.port}/{broker.get('db', 0)}"
         self._server = None
         self._sockets = []
         self._stopped = threading.Event()

@@ -9,7 +9,7 @@ BROKEN = {"on": False, "duplicate_note": False}
 CALLS: list[tuple[str, str]] = []  # (event id, request id seen by the handler)
 
 
-@handles("test.happened", queue="test-q")
+@handles("test.happened")
 def remember(event):
     """Write a note for the event, then fail if the handler is currently broken."""
     HandledNote.objects.create(event_id=event.id, text=str(event.data.get("text", "")))

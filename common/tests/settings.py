@@ -1,5 +1,7 @@
 """Settings of food_common's own tests: the shared base, a test database, test views and handlers."""
 
+from pathlib import Path
+
 import dj_database_url
 
 from food_common.env import env_int, env_str
@@ -25,6 +27,8 @@ LOGGING = logging_config("common", env_str("LOG_LEVEL", "INFO"))
 
 INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "tests"]
 globals().update(event_signing_settings())
+# The tests' own events: "common" produces them, the tests app's queue "test-q" consumes one.
+EVENT_CONTRACT_FILE = str(Path(__file__).with_name("contract.yaml"))
 
 # Keys of their own in the shared Redis, so these tests never touch a service's cache entries.
 CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": "common-tests"}}

@@ -283,3 +283,32 @@ def test_read_timeout_is_an_upstream_timeout(http_server):
     assert raised.value.kind == "timeout"
     assert time.monotonic() - started < 1.0  # did not wait for the answer
     assert client.upstreams.upstreams[0].breaker.failures == 1
+
+
+class PeerRecordingHandler(JsonHandler):
+    """JsonHandler that notes each request's client port; /close drops the connection after answering."""
+
+    def _answer(self):
+        self.server.__dict__.setdefault("peers", []).append(self.client_address[1])
+        super()._answer()
+        if self.path == "/close":
+            self.close_connection = True  # no `Connection: close`: the client learns it later
+
+    do_GET = do_POST = _answer
+
+
+def test_client_reuses_its_connection(http_server):
+    client = ServiceClient("catalog", [http_server(PeerRecordingHandler)])
+    for _ in range(3):
+        assert client.request("GET", "/x").status == 200
+    assert len(set(http_server.servers[0].peers)) == 1
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_replaced(http_server):
+    client = ServiceClient("catalog", [http_server(PeerRecordingHandler)])
+    assert client.request("GET", "/close").status == 200
+    time.sleep(0.1)  # idle: the server has closed the connection the pool keeps
+    assert client.request("GET", "/x").status == 200
+    first, second = http_server.servers[0].peers
+    assert first != second
+    assert client.upstreams.upstreams[0].breaker.failures == 0

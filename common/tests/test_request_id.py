@@ -6,7 +6,12 @@ import logging
 import pytest
 
 from food_common.logging import RequestIDFilter, ServiceJsonFormatter, logging_config
-from food_common.request_id import clean_request_id, current_request_id, get_request_id
+from food_common.request_id import (
+    clean_request_id,
+    current_request_id,
+    get_request_id,
+    task_request_id,
+)
 
 
 @pytest.fixture
@@ -123,3 +128,10 @@ def test_clean_request_id():
     assert clean_request_id("a" * 128) == "a" * 128
     assert clean_request_id(None) != clean_request_id(None)
     assert len(clean_request_id("")) == 32
+    assert clean_request_id("abc\n") != "abc\n"  # a trailing newline is no part of an id
+
+
+def test_a_task_keeps_the_request_id_its_message_carried_and_anything_else_is_a_dash():
+    assert task_request_id("req-1.a:b_c") == "req-1.a:b_c"
+    for bad in (None, "", "has spaces", "abc\n", "x" * 129, 42, ["req-1"]):
+        assert task_request_id(bad) == "-", bad

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from food_common.events.bus import Event
+from notifications.errors import MalformedEvent
 
 ORDER_CREATED = "order.created"
 ORDER_STATUS_CHANGED = "order.status_changed"
@@ -16,10 +17,9 @@ PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_FAILED = "payment.failed"
 PAYMENT_REFUNDED = "payment.refunded"
 
-# Status changes another event already tells the customer about (payment.succeeded,
-# payment.failed, order.cancelled, payment.refunded): no second message for them.
-STATUSES_WITH_THEIR_OWN_EVENT = frozenset({"PAID", "PAYMENT_FAILED", "CANCELLED", "REFUNDED"})
-
+# The status changes worth a message of their own, in our words: the kitchen's steps. Any other
+# status change is told by its own event (payment.succeeded, payment.failed, order.cancelled,
+# payment.refunded), or not at all, so `order.status_changed` to it writes nothing.
 STATUS_NEWS = {
     "ACCEPTED": (
         "accepted",
@@ -29,10 +29,6 @@ STATUS_NEWS = {
     "READY": ("is ready", "Your order #{order_id} is ready and on its way to you soon."),
     "DELIVERED": ("delivered", "Your order #{order_id} was delivered. Enjoy your meal!"),
 }
-
-
-class MalformedEvent(ValueError):
-    """The event lacks data its notification needs (it is retried, then dead-lettered)."""
 
 
 @dataclass(frozen=True)
@@ -86,16 +82,11 @@ def _order_created(event: Event) -> Message | None:
 
 def _order_status_changed(event: Event) -> Message | None:
     to_status = str(_required(event, "to_status"))
-    if to_status in STATUSES_WITH_THEIR_OWN_EVENT:
+    if to_status not in STATUS_NEWS:
         return None
     order_id = _order_id(event)
-    if to_status in STATUS_NEWS:
-        news, body = STATUS_NEWS[to_status]
-        body = body.format(order_id=order_id)
-    else:  # a status added after this was written: still tell the customer
-        news = f"is now {to_status.lower().replace('_', ' ')}"
-        body = f"Your order #{order_id} {news}."
-    return _to_customer(event, f"Order #{order_id} {news}", body)
+    news, body = STATUS_NEWS[to_status]
+    return _to_customer(event, f"Order #{order_id} {news}", body.format(order_id=order_id))
 
 
 def _order_cancelled(event: Event) -> Message | None:

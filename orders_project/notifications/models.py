@@ -43,7 +43,7 @@ class Notification(models.Model):
                 fields=["recipient_id", "-created_at", "-id"],
                 name="notification_recipient_idx",
             ),
-            # The sweep of notifications left unsent (see services.notification_requeue_stale).
+            # The sweep of notifications left unsent (see selectors.notification_ids_left_pending).
             models.Index(
                 fields=["updated_at"],
                 condition=models.Q(status=NotificationStatus.PENDING),

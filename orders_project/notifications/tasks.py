@@ -6,8 +6,9 @@ from celery import shared_task
 from django.conf import settings
 
 from food_common.events.tasks import backoff
-from food_common.request_id import current_request_id, get_request_id
-from notifications import services
+from notifications import selectors
+from notifications.errors import NotificationNotSent
+from notifications.sending import notification_send
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +38,8 @@ def queue_send(notification_id: int, *, failed_attempts: int = 0) -> None:
     retry = {}
     if failed_attempts:
         retry = {"retries": failed_attempts, "countdown": retry_delay(failed_attempts - 1)}
-    send_notification.apply_async(
-        args=[notification_id], queue=QUEUE, headers={"request_id": get_request_id()}, **retry
-    )
+    # The request id goes along by itself (food_common.celery_app binds it for every task).
+    send_notification.apply_async(args=[notification_id], queue=QUEUE, **retry)
 
 
 @shared_task(
@@ -52,45 +52,38 @@ def queue_send(notification_id: int, *, failed_attempts: int = 0) -> None:
 )
 def send_notification(self, notification_id: int) -> None:
     """Send one notification; retry a failure with backoff, and mark it FAILED after the last try."""
-    token = current_request_id.set(_request_id_of(self.request))
+    retries = self.request.retries or 0
+    last_attempt = retries >= max_retries()
     try:
-        retries = self.request.retries or 0
-        last_attempt = retries >= max_retries()
-        try:
-            services.notification_send(notification_id=notification_id, last_attempt=last_attempt)
-        except services.NotificationNotSent as exc:
-            if last_attempt:
-                logger.error(
-                    "notification %s FAILED after %d attempt(s): %s",
-                    notification_id,
-                    retries + 1,
-                    exc.error,
-                )
-                return
-            delay = retry_delay(retries)
-            logger.warning(
-                "notification %s not sent (%s), retry in %.1fs", notification_id, exc.error, delay
+        notification_send(notification_id=notification_id, last_attempt=last_attempt)
+    except NotificationNotSent as exc:
+        if last_attempt:
+            logger.error(
+                "notification %s FAILED after %d attempt(s): %s",
+                notification_id,
+                retries + 1,
+                exc.error,
             )
-            raise self.retry(countdown=delay, queue=QUEUE) from exc
-    finally:
-        current_request_id.reset(token)
+            return
+        delay = retry_delay(retries)
+        logger.warning(
+            "notification %s not sent (%s), retry in %.1fs", notification_id, exc.error, delay
+        )
+        raise self.retry(countdown=delay, queue=QUEUE) from exc
 
 
 @shared_task(name="notifications.requeue_stale", ignore_result=True)
 def requeue_stale_notifications() -> int:
-    """Queue again the notifications left PENDING (their send task never ran or was lost)."""
-    queued = services.notification_requeue_stale(
+    """Queue again the notifications left PENDING (their send task never ran or was lost).
+
+    Sending is idempotent, so queueing one that is merely slow costs nothing but a skipped task.
+    """
+    stale = selectors.notification_ids_left_pending(
         older_than_seconds=getattr(settings, "NOTIFICATION_STALE_SECONDS", 600.0)
     )
+    for notification_id in stale:
+        queue_send(notification_id)
+    queued = len(stale)
     if queued:
         logger.warning("queued %d stale notification(s) again", queued)
     return queued
-
-
-def _request_id_of(request) -> str:
-    # A worker puts the message's custom headers on the request; apply() keeps them in .headers.
-    return (
-        getattr(request, "request_id", None)
-        or (getattr(request, "headers", None) or {}).get("request_id")
-        or "-"
-    )

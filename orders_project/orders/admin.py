@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
 from orders import services
+from orders.errors import InvalidTransition
 from orders.models import Order, OrderItem, OrderStatusChange
-from orders.state_machine import InvalidTransition
 
 
 class ReadOnlyInline(admin.TabularInline):

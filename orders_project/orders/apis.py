@@ -7,11 +7,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER, HasRole
+from food_common.idempotency import HEADER as IDEMPOTENCY_HEADER
+from food_common.idempotency import MAX_KEY_LENGTH, idempotency_key_from
 from food_common.schema import error_responses
 from food_common.serializers import page_response, validated
 from orders import selectors, services
 from orders.serializers import (
-    IDEMPOTENCY_HEADER,
     OrderCancelInputSerializer,
     OrderDetailSerializer,
     OrderErrorSerializer,
@@ -21,7 +22,6 @@ from orders.serializers import (
     OrderSerializer,
     OrderStatusInputSerializer,
     OrderTransitionErrorSerializer,
-    idempotency_key_from,
 )
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -30,9 +30,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     OpenApiParameter.HEADER,
     required=False,
     description=(
-        "Optional, at most 255 characters, unique per customer. Repeating a request with the same "
-        "key and the same body answers 200 with the order the first request created (no second "
-        "order); the same key with a different body answers 422 `idempotency_key_reused`."
+        f"Optional, 1 to {MAX_KEY_LENGTH} printable characters (surrounding spaces dropped), "
+        "unique per customer; a blank or longer one answers 400 `idempotency_key_invalid`. "
+        "Repeating a request with the same key and the same body answers 200 with the order the "
+        "first request created (no second order); the same key with a different body answers 422 "
+        "`idempotency_key_reused` (with the first order's `order_id`)."
     ),
 )
 
@@ -82,8 +84,9 @@ class OrderListApi(APIView):
             "order when an `Idempotency-Key` request is repeated. 400 names the wrong field or "
             'line (`errors.items` is keyed by the line\'s index: `{"items": {"2": {"menu_item_id": '
             "[...]}}}`), with code `restaurant_not_found`, `restaurant_closed`, "
-            "`menu_items_invalid` (unknown, unavailable, or another currency) or `invalid`. 503 "
-            "when the catalog cannot be reached (no order is created)."
+            "`menu_items_invalid` (unknown, unavailable, or another currency), "
+            "`idempotency_key_invalid` or `invalid`. 503 when the catalog cannot be reached (no "
+            "order is created)."
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=OrderPlaceInputSerializer,
@@ -97,7 +100,7 @@ class OrderListApi(APIView):
         },
     )
     def post(self, request):
-        idempotency_key = idempotency_key_from(request.headers)
+        idempotency_key = idempotency_key_from(request.headers, required=False)
         data = validated(OrderPlaceInputSerializer, request.data)
         order, created = services.order_place(
             customer_id=request.user.id,

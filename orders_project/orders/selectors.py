@@ -3,8 +3,8 @@
 from django.db.models import QuerySet
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER
+from orders.errors import OrderNotFound
 from orders.models import Order
-from orders.services import OrderNotFound
 
 MAX_ID = 2**63 - 1
 

@@ -1,16 +1,16 @@
-"""Input validation and output shapes of the orders API (business rules live in services.py)."""
+"""Input validation and output shapes of the orders API (business rules: orders.services)."""
 
 from rest_framework import serializers
 
 from food_common.schema import ErrorSerializer, page_serializer
 from food_common.serializers import QueryParamsSerializer
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
-from orders.services import KITCHEN_STATUSES, MAX_LINE_QUANTITY, MAX_ORDER_LINES
+from orders.placing import MAX_LINE_QUANTITY, MAX_ORDER_LINES
+from orders.state_machine import is_payable
+from orders.transitions import KITCHEN_STATUSES
 
 MAX_ID = 2**63 - 1
 MAX_PAGE = 100_000
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # Named enums in the OpenAPI schema: settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] maps
 # "OrderStatusEnum" to orders.models.OrderStatus and "KitchenStatusEnum" to this list.
 KITCHEN_STATUS_CHOICES = [(s.value, s.label) for s in KITCHEN_STATUSES]
@@ -21,18 +21,6 @@ class OrderFilterSerializer(QueryParamsSerializer):
         choices=OrderStatus.choices, required=False, help_text="Only orders in this status."
     )
     page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
-
-
-def idempotency_key_from(headers) -> str | None:
-    """Return the request's Idempotency-Key (None without one); 400 if it is blank or too long."""
-    raw = headers.get(IDEMPOTENCY_HEADER)
-    if raw is None:
-        return None
-    field = serializers.CharField(max_length=MAX_IDEMPOTENCY_KEY_LENGTH)
-    try:
-        return field.run_validation(raw)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({IDEMPOTENCY_HEADER: exc.detail}) from None
 
 
 class OrderLineInputSerializer(serializers.Serializer):
@@ -89,12 +77,19 @@ class OrderStatusChangeSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     items = OrderItemSerializer(many=True, read_only=True)
+    payable = serializers.SerializerMethodField(
+        help_text=(
+            "True while a payment may start for the order (it may still become PAID: today in "
+            "PLACED or PAYMENT_FAILED). Read this flag rather than a copy of the statuses."
+        )
+    )
 
     class Meta:
         model = Order
         fields = [
             "id",
             "status",
+            "payable",
             "customer_id",
             "restaurant_id",
             "items",
@@ -107,6 +102,9 @@ class OrderSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_payable(self, order: Order) -> bool:
+        return is_payable(order.status)
 
 
 class OrderDetailSerializer(OrderSerializer):

@@ -12,10 +12,14 @@ CANCELLED → REFUNDED; an admin's refund of a PAID order must not leave it PAID
 would still accept it). From PLACED or PAYMENT_FAILED it covers a refund whose event arrives before
 the payment's own `payment.succeeded`, which then changes nothing.
 
-Who may ask for which transition (customer, owner, payment events) is decided in `orders.services`.
+An order is payable while it may move to PAID: the order API's `payable` says so, and the payments
+service reads that flag instead of keeping its own list of statuses.
+
+Who may ask for which transition (customer, owner, payment events) is decided in
+`orders.transitions` and `orders.payment_outcomes`.
 """
 
-from food_common.errors import Conflict
+from orders.errors import InvalidTransition
 from orders.models import OrderStatus
 
 S = OrderStatus
@@ -36,14 +40,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 PAID_STATUSES = frozenset({S.PAID, S.ACCEPTED, S.PREPARING, S.READY, S.DELIVERED})
 
 
-class InvalidTransition(Conflict):
-    default_code = "invalid_transition"
-    default_detail = "The order cannot move to this status from its current one."
-
-
 def can_transition(from_status: str, to_status: str) -> bool:
     """Return True if an order in `from_status` may move to `to_status`."""
     return to_status in TRANSITIONS.get(from_status, frozenset())
+
+
+def is_payable(status: str) -> bool:
+    """Return True if a payment may start for an order in `status` (it may still move to PAID)."""
+    return can_transition(status, S.PAID)
 
 
 def check_transition(from_status: str, to_status: str) -> None:

@@ -5,7 +5,9 @@ from food_common.settings_base import *  # noqa: F403
 from food_common.settings_base import (
     INSTALLED_APPS,
     READY_CHECKS_WITH_BROKER,
+    beat_entry,
     event_signing_settings,
+    outbox_sweep,
     service_settings,
 )
 
@@ -15,6 +17,15 @@ globals().update(event_signing_settings())  # it publishes and consumes events
 INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "orders", "notifications"]
 
 READY_CHECKS = READY_CHECKS_WITH_BROKER
+
+# What this project's beat (`bin/beat orders`) sends to its workers: the outbox sweep to the queue
+# of the app that publishes events, and the notifications left unsent back to their queue.
+CELERY_BEAT_SCHEDULE = {
+    "relay-outbox-orders": outbox_sweep("orders"),
+    "notifications-requeue-stale": beat_entry(
+        "notifications.requeue_stale", queue="notifications", every=60.0
+    ),
+}
 
 # The catalog prices orders (one HTTP call per order placement).
 CATALOG_SERVICE_URLS = env_list("CATALOG_SERVICE_URLS", "http://127.0.0.1:4002")

@@ -11,8 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, HasRole
+from food_common.idempotency import HEADER as IDEMPOTENCY_HEADER
+from food_common.idempotency import REPLAYED_HEADER, idempotency_key_from, request_fingerprint
 from food_common.serializers import page_response, validated
 from payments import idempotency, selectors, services
+from payments.errors import Retryable
 from payments.models import PaymentStatus
 from payments.serializers import (
     ErrorSerializer,
@@ -26,7 +29,7 @@ from payments.serializers import (
 )
 
 IDEMPOTENCY_KEY = OpenApiParameter(
-    idempotency.HEADER,
+    IDEMPOTENCY_HEADER,
     str,
     OpenApiParameter.HEADER,
     required=True,
@@ -39,7 +42,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 REPLAYED = OpenApiParameter(
-    idempotency.REPLAYED_HEADER,
+    REPLAYED_HEADER,
     str,
     OpenApiParameter.HEADER,
     response=[201, 402, 404, 409, 502, 504],  # the answers that are saved, so replayed
@@ -79,14 +82,15 @@ class PaymentListApi(APIView):
         summary="Pay one of the caller's orders by card (customer)",
         description=(
             "Charges the order's total, as the orders service gives it (never an amount from the "
-            "client), in the order's currency. The order must be the caller's and `PLACED` or "
-            "`PAYMENT_FAILED`. A declined card answers **402** with the FAILED payment, whose "
-            "`failure_reason` is `card_declined` whatever the provider's reason (kept for the "
-            "admin); another attempt with another card (and a new Idempotency-Key) may follow, "
-            "until the order has `PAYMENT_MAX_FAILED_ATTEMPTS` declined payments (default 5): "
-            "then every attempt for it answers 409 `too_many_payment_attempts`, and only a new "
-            "order can be paid. Concurrent attempts for one order: one is charged, the others "
-            "answer 409. Events: `payment.succeeded` or `payment.failed`."
+            "client), in the order's currency. The order must be the caller's, and one the orders "
+            "service lets be paid now (its `payable` flag). A declined card answers **402** with "
+            "the FAILED payment, whose `failure_reason` is `card_declined` whatever the provider's "
+            "reason (kept for the admin); another attempt with another card (and a new "
+            "Idempotency-Key) may follow, until the order has `PAYMENT_MAX_FAILED_ATTEMPTS` "
+            "declined payments (default 5): then every attempt for it answers 409 "
+            "`too_many_payment_attempts`, and only a new order can be paid. Concurrent attempts "
+            "for one order: one is charged, the others answer 409. Events: `payment.succeeded` or "
+            "`payment.failed`."
         ),
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
         request=PaymentCreateInputSerializer,
@@ -100,20 +104,21 @@ class PaymentListApi(APIView):
                 ),
             ),
             400: _error(
-                "Invalid body, or the Idempotency-Key header is missing (code "
-                "`idempotency_key_required`) or too long (`idempotency_key_invalid`)."
+                "Invalid body, or the Idempotency-Key header is missing or blank (code "
+                "`idempotency_key_required`), too long or not printable "
+                "(`idempotency_key_invalid`)."
             ),
             401: _error("No valid access token."),
             403: _error("The caller is not a customer."),
             404: _error("No such order of the caller's."),
             409: _error(
-                "`order_not_payable` (the order's status is not PLACED or PAYMENT_FAILED; "
-                "`order_status`), `order_already_paid` (`payment_id`), `payment_in_progress` "
-                "(another attempt for this order is running), `idempotency_key_in_use`, or "
-                "`too_many_payment_attempts`: the order already has `max_failed_attempts` "
-                "declined payments, so it cannot be paid any more (nothing is charged; place a "
-                "new order). A conflict with the order's state, not a rate: waiting does not "
-                "lift it, hence 409 rather than 429.",
+                "`order_not_payable` (the orders service says the order may not be paid now; "
+                "`order_status` is its status), `order_already_paid` (`payment_id`), "
+                "`payment_in_progress` (another attempt for this order is running), "
+                "`idempotency_key_in_use`, or `too_many_payment_attempts`: the order already has "
+                "`max_failed_attempts` declined payments, so it cannot be paid any more (nothing "
+                "is charged; place a new order). A conflict with the order's state, not a rate: "
+                "waiting does not lift it, hence 409 rather than 429.",
                 PaymentConflictSerializer,
             ),
             422: _error("`idempotency_key_reused`: this key was used with another body."),
@@ -131,18 +136,18 @@ class PaymentListApi(APIView):
         },
     )
     def post(self, request):
-        key = idempotency.idempotency_key_from_header(request.headers.get(idempotency.HEADER))
+        key = idempotency_key_from(request.headers)
         data = validated(PaymentCreateInputSerializer, request.data)
         claim = idempotency.idempotency_record_claim(
             customer_id=request.user.id,
             key=key,
-            fingerprint=idempotency.request_fingerprint(data),
+            fingerprint=request_fingerprint(data, salt=idempotency.FINGERPRINT_SALT),
         )
         if claim.replay:
             return Response(
                 claim.record.response_body,
                 status=claim.record.response_status,
-                headers={idempotency.REPLAYED_HEADER: "true"},
+                headers={REPLAYED_HEADER: "true"},
             )
         try:
             payment = services.payment_create(
@@ -159,7 +164,7 @@ class PaymentListApi(APIView):
                 status=status.HTTP_201_CREATED if succeeded else status.HTTP_402_PAYMENT_REQUIRED,
             )
         except APIException as exc:
-            if isinstance(exc, services.Retryable):
+            if isinstance(exc, Retryable):
                 idempotency.idempotency_record_release(record=claim.record)
                 raise
             response = self.handle_exception(exc)

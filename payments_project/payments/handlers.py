@@ -13,11 +13,10 @@ from payments.models import PaymentStatus
 
 logger = logging.getLogger(__name__)
 
-QUEUE = "payments"
 ORDER_CANCELLED_REFUND_REASON = "order_cancelled"
 
 
-@handles("order.cancelled", queue=QUEUE)
+@handles("order.cancelled")
 def refund_cancelled_order(event: Event) -> None:
     """Refund the order's payment if it took the money.
 

@@ -1,4 +1,7 @@
-"""Idempotent requests: the `Idempotency-Key` header, following Stripe's documented rules.
+"""Saved answers of POST /payments, one per customer and Idempotency-Key, following Stripe's rules.
+
+The header, the request fingerprint and the 400/409/422 errors are the shared rules
+(`food_common.idempotency`); what payments adds is where the first answer is kept:
 
 - The first answer to a customer's key is saved (status code and JSON body) and replayed, the
   same, to every retry with the same parameters for 24 hours; a replay carries
@@ -6,84 +9,32 @@
 - The same key with other parameters is refused (422 `idempotency_key_reused`); a key whose first
   request is still running is refused (409 `idempotency_key_in_use`); neither is saved.
 - Nothing is saved for a request refused by validation (400), nor for one whose answer says that
-  nothing happened and that the same request may work later (`services.Retryable`: a concurrent
+  nothing happened and that the same request may work later (`errors.Retryable`: a concurrent
   payment of the order, the orders service unreachable) or that crashed (500): the key is
   released and a retry with it runs again.
 - After 24 hours a key is forgotten: its record is replaced on its next use (and
   `manage.py purge_idempotency_records` deletes the old ones). A record left "processing" by a
   process that died is taken over after five minutes.
 
-The request's parameters are compared through a fingerprint: a keyed sha256 (HMAC with
-SECRET_KEY) of the canonical JSON of the validated body. Keyed because the body holds a card
-number, and a plain hash of a card number can be reversed by trying every number (PCI DSS asks for
-keyed hashes); changing SECRET_KEY makes retries of requests in flight answer 422.
+The storage stays here rather than in the shared package because only payments saves answers:
+orders keeps a key's outcome on the order it created.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
-from rest_framework import status
 
-from food_common.errors import Conflict, DomainError
+from food_common.idempotency import IdempotencyKeyInUse, ensure_same_request
 from payments.models import IdempotencyRecord, IdempotencyStatus
 
-HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-MAX_KEY_LENGTH = 255
 KEY_LIFETIME = timedelta(hours=24)
 PROCESSING_ABANDONED_AFTER = timedelta(minutes=5)
-
-
-class IdempotencyErrorCode:
-    KEY_REQUIRED = "idempotency_key_required"
-    KEY_INVALID = "idempotency_key_invalid"
-    KEY_REUSED = "idempotency_key_reused"
-    KEY_IN_USE = "idempotency_key_in_use"
-
-
-class IdempotencyKeyInvalid(DomainError):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = IdempotencyErrorCode.KEY_INVALID
-    default_detail = f"The {HEADER} header must be 1 to {MAX_KEY_LENGTH} printable characters."
-
-
-class IdempotencyKeyReused(DomainError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = IdempotencyErrorCode.KEY_REUSED
-    default_detail = (
-        f"This {HEADER} was already used with other parameters; use a new key for a new request."
-    )
-
-
-class IdempotencyKeyInUse(Conflict):
-    default_code = IdempotencyErrorCode.KEY_IN_USE
-    default_detail = (
-        f"A request with this {HEADER} is still being processed; retry once it has finished."
-    )
-
-
-def idempotency_key_from_header(value: str | None) -> str:
-    """Return the key of an `Idempotency-Key` header, or raise IdempotencyKeyInvalid (400)."""
-    key = (value or "").strip()
-    if not key:
-        raise IdempotencyKeyInvalid(
-            f"The {HEADER} header is required: send a unique value (a UUID) per payment.",
-            IdempotencyErrorCode.KEY_REQUIRED,
-        )
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise IdempotencyKeyInvalid()
-    return key
-
-
-def request_fingerprint(data: dict) -> str:
-    """Return the keyed sha256 of the canonical JSON of a request's validated body."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return salted_hmac("payments.idempotency", canonical, algorithm="sha256").hexdigest()
+# The fingerprints' HMAC salt: the one the records saved before the shared module were made with,
+# so their retries are still recognised.
+FINGERPRINT_SALT = "payments.idempotency"
 
 
 @dataclass(frozen=True)
@@ -123,8 +74,7 @@ def idempotency_record_claim(*, customer_id: int, key: str, fingerprint: str) ->
         existing = IdempotencyRecord.objects.filter(customer_id=customer_id, key=key).first()
     if existing is None:  # released between our INSERT and this read
         raise IdempotencyKeyInUse()
-    if existing.request_fingerprint != fingerprint:
-        raise IdempotencyKeyReused()
+    ensure_same_request(first=existing.request_fingerprint, retry=fingerprint)
     if existing.status == IdempotencyStatus.PROCESSING:
         raise IdempotencyKeyInUse()
     return Claim(existing)

@@ -3,8 +3,8 @@
 from django.db.models import QuerySet
 
 from food_common.authentication import AuthenticatedUser
+from payments.errors import PaymentNotFound
 from payments.models import Payment, PaymentStatus
-from payments.services import PaymentNotFound
 
 
 def payment_list(*, user: AuthenticatedUser, order_id: int | None = None) -> QuerySet[Payment]:

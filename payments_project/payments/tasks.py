@@ -1,4 +1,4 @@
-"""Periodic tasks of the payments service (sent by the one beat to the "payments" queue)."""
+"""Periodic tasks of the payments service, sent by its beat (`bin/beat payments`) to its queue."""
 
 import logging
 

@@ -7,7 +7,9 @@ from food_common.settings_base import *  # noqa: F403
 from food_common.settings_base import (
     INSTALLED_APPS,
     READY_CHECKS_WITH_BROKER,
+    beat_entry,
     event_signing_settings,
+    outbox_sweep,
     service_settings,
 )
 
@@ -17,6 +19,18 @@ globals().update(event_signing_settings())  # it publishes and consumes events
 INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "payments"]
 
 READY_CHECKS = READY_CHECKS_WITH_BROKER
+
+# What this project's beat (`bin/beat payments`) sends to its worker: the outbox sweep, payments
+# left PENDING marked abandoned, and the old Idempotency-Key answers deleted.
+CELERY_BEAT_SCHEDULE = {
+    "relay-outbox-payments": outbox_sweep("payments"),
+    "payments-expire-stale-pending": beat_entry(
+        "payments.expire_stale_pending", queue="payments", every=60.0
+    ),
+    "payments-purge-idempotency-records": beat_entry(
+        "payments.purge_idempotency_records", queue="payments", every=3600.0
+    ),
+}
 
 # The payment provider (payments.provider): a dotted path to a class with charge() and refund().
 PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "payments.provider.MockProvider")

@@ -43,8 +43,14 @@ class DeadLetterAdmin(admin.ModelAdmin):
             # Sent as received, signature included: a rejected envelope is checked again (and
             # applied, to every handler of its queue, only if its signature is good after all).
             handler = None if letter.handler == REJECTED else letter.handler
+            # Handled under the request id it was published under, as when it was relayed.
+            request_id = (
+                letter.envelope.get("request_id") if isinstance(letter.envelope, dict) else None
+            )
             handle_event.apply_async(
-                args=[letter.envelope, letter.queue, handler], queue=letter.queue
+                args=[letter.envelope, letter.queue, handler],
+                queue=letter.queue,
+                headers={"request_id": request_id or "-"},
             )
             letter.replayed_at = timezone.now()
             letter.save(update_fields=["replayed_at"])

@@ -16,9 +16,13 @@ class EventsConfig(AppConfig):
                 "food_common.events needs EVENT_SIGNING_KEY: add "
                 "`globals().update(event_signing_settings())` to the project's settings"
             )
-        # Every app's `handlers` module registers its event handlers with @handles(...).
+        # Every app's `handlers` module registers its event handlers with @handles(...); the
+        # system check compares them with the contract.
         autodiscover_modules("handlers")
-        from food_common.metrics import EventsCollector, QueueLengthCollector, register_once
+        from food_common.events import checks  # noqa: F401 - registers the check
+        from food_common.events.metrics import EventsCollector
+        from food_common.events.queues import local_queues
+        from food_common.metrics import QueueLengthCollector, register_once
 
         register_once(EventsCollector())
-        register_once(QueueLengthCollector())
+        register_once(QueueLengthCollector(local_queues))

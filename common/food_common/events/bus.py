@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from celery import current_app
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -16,8 +18,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from food_common.db import violates
+from food_common.events.contract import ContractViolation, get_contract
 from food_common.events.models import INBOX_CONSTRAINT, InboxEntry, OutboxEvent
-from food_common.events.routing import queues_for
 from food_common.request_id import get_request_id
 
 logger = logging.getLogger(__name__)
@@ -50,30 +52,46 @@ class Event:
         )
 
 
-def publish(event_type: str, data: dict, *, version: int = 1) -> OutboxEvent:
-    """Write `event_type` to the outbox in the current transaction; send it after commit."""
+def publish(event_type: str, data: dict) -> OutboxEvent:
+    """Write `event_type` to the outbox in the current transaction; send it after commit.
+
+    Raise ContractViolation if the contract does not make this service its producer, or (with
+    EVENT_CONTRACT_VALIDATE) if `data` breaks the contract's schema of it.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(
             "publish() must be called inside the transaction of the change it reports"
         )
+    spec = get_contract().event(event_type)
+    if spec.producer != settings.SERVICE_NAME:
+        raise ContractViolation(
+            f"{event_type} is produced by {spec.producer!r} in the contract, "
+            f"not by {settings.SERVICE_NAME!r}"
+        )
+    # Stored and sent as plain JSON (Decimals, dates, UUIDs as strings), the same whether it goes
+    # out at commit or later from the sweep; checked in that form.
+    data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    if settings.EVENT_CONTRACT_VALIDATE:
+        spec.validate(data)
     event = OutboxEvent.objects.create(
         type=event_type,
-        version=version,
+        version=spec.version,
         producer=settings.SERVICE_NAME,
         request_id=get_request_id(),
-        # Stored and sent as plain JSON (Decimals, dates, UUIDs as strings), the same whether it
-        # goes out at commit or later from the sweep.
-        data=json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+        data=data,
     )
     transaction.on_commit(lambda: relay(event), robust=True)
     return event
 
 
 def relay(event: OutboxEvent) -> bool:
-    """Send one outbox event to every subscribing queue; return False if the broker refused."""
+    """Send one outbox event to the queues the contract lists; return False if the broker refused.
+
+    An event of a type the contract no longer lists goes nowhere (and counts as sent).
+    """
     envelope = event.envelope()
     try:
-        for queue in queues_for(event.type):
+        for queue in get_contract().consumers_of(event.type):
             current_app.send_task(
                 HANDLE_TASK,
                 args=[envelope, queue],
@@ -127,11 +145,22 @@ class Handler:
 _handlers: dict[tuple[str, str], list[Handler]] = defaultdict(list)
 
 
-def handles(event_type: str, *, queue: str):
-    """Register the decorated function as the handler of `event_type` on the worker of `queue`."""
+def handles(event_type: str):
+    """Register the decorated function as a handler of `event_type` on its app's queue.
+
+    The queue is the `event_queue` of the AppConfig of the app whose module defines the function;
+    the system check `events.E002`/`E003` compares the registrations with the contract.
+    """
 
     def register(func: Callable[[Event], None]):
         name = f"{func.__module__}.{func.__qualname__}"
+        config = apps.get_containing_app_config(func.__module__)
+        queue = getattr(config, "event_queue", "")
+        if not queue:
+            raise ImproperlyConfigured(
+                f"@handles({event_type!r}) on {name}: its app "
+                f"({config.label if config else 'none'}) names no event_queue on its AppConfig"
+            )
         entries = _handlers[(event_type, queue)]
         if all(h.name != name for h in entries):
             entries.append(Handler(name, event_type, queue, func))
@@ -142,6 +171,11 @@ def handles(event_type: str, *, queue: str):
 
 def handlers_for(event_type: str, queue: str) -> list[Handler]:
     return list(_handlers.get((event_type, queue), ()))
+
+
+def registered() -> set[tuple[str, str]]:
+    """Return the (event type, queue) pairs that have at least one handler in this project."""
+    return {key for key, entries in _handlers.items() if entries}
 
 
 def dispatch(envelope: dict, queue: str, only_handler: str | None = None) -> list[tuple[str, str]]:

@@ -7,10 +7,9 @@ from celery import shared_task
 from django.conf import settings
 
 from food_common.events.bus import HANDLE_TASK, dispatch, relay_pending
+from food_common.events.metrics import count_retry
 from food_common.events.models import REJECTED, DeadLetter
 from food_common.events.signing import rejection
-from food_common.metrics import count_retry
-from food_common.request_id import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -38,40 +37,36 @@ def handle_event(self, envelope: dict, queue: str, only_handler: str | None = No
     if reason:
         reject(envelope, queue, reason)
         return
-    token = current_request_id.set(envelope.get("request_id") or "-")
-    try:
-        failures = dispatch(envelope, queue, only_handler)
-        if not failures:
-            return
-        if self.request.retries < settings.EVENT_MAX_RETRIES:
-            delay = retry_delay(self.request.retries)
-            count_retry(envelope["type"])
-            logger.warning(
-                "event %s: %d handler(s) failed, retry in %.1fs",
-                envelope["id"],
-                len(failures),
-                delay,
-            )
-            raise self.retry(countdown=delay)
-        for handler, error in failures:
-            DeadLetter.objects.create(
-                event_id=envelope["id"],
-                event_type=envelope["type"],
-                handler=handler,
-                queue=queue,
-                envelope=envelope,
-                error=error,
-                attempts=self.request.retries + 1,
-            )
-            logger.error(
-                "event %s dead-lettered for %s after %d attempts: %s",
-                envelope["id"],
-                handler,
-                self.request.retries + 1,
-                error,
-            )
-    finally:
-        current_request_id.reset(token)
+    failures = dispatch(envelope, queue, only_handler)
+    if not failures:
+        return
+    if self.request.retries < settings.EVENT_MAX_RETRIES:
+        delay = retry_delay(self.request.retries)
+        count_retry(envelope["type"])
+        logger.warning(
+            "event %s: %d handler(s) failed, retry in %.1fs",
+            envelope["id"],
+            len(failures),
+            delay,
+        )
+        raise self.retry(countdown=delay)
+    for handler, error in failures:
+        DeadLetter.objects.create(
+            event_id=envelope["id"],
+            event_type=envelope["type"],
+            handler=handler,
+            queue=queue,
+            envelope=envelope,
+            error=error,
+            attempts=self.request.retries + 1,
+        )
+        logger.error(
+            "event %s dead-lettered for %s after %d attempts: %s",
+            envelope["id"],
+            handler,
+            self.request.retries + 1,
+            error,
+        )
 
 
 def reject(envelope: object, queue: object, reason: str) -> None:

@@ -1,37 +1,39 @@
 import uuid
-from datetime import UTC, datetime
 
 import factory
 from factory.django import DjangoModelFactory
 
-# User ids (the `sub` of the test tokens) of the customers the tests play.
-from food_common.testing import CUSTOMER, OTHER_CUSTOMER  # noqa: F401 - used by the tests
+# User ids (the `sub` of the test tokens) of the customers the tests play; the envelope builder.
+from food_common.testing import CUSTOMER, OTHER_CUSTOMER, envelope  # noqa: F401 - used by the tests
 from notifications.models import Notification
 
-
-def envelope(event_type: str, data: dict, *, event_id: str | None = None) -> dict:
-    """Return an event envelope as the bus carries it."""
-    return {
-        "id": event_id or str(uuid.uuid4()),
-        "type": event_type,
-        "version": 1,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "producer": "tests",
-        "request_id": "test-request",
-        "data": data,
-    }
+ABOUT_ORDER_12 = {
+    "order_id": 12,
+    "customer_id": CUSTOMER,
+    "customer_email": "ann@example.com",
+    "restaurant_id": 3,
+    "restaurant_owner_id": 101,
+}
 
 
 def order_created_data(**changes) -> dict:
     return {
-        "order_id": 12,
-        "customer_id": CUSTOMER,
-        "customer_email": "ann@example.com",
-        "restaurant_id": 3,
-        "restaurant_owner_id": 101,
+        **ABOUT_ORDER_12,
         "items": [
-            {"menu_item_id": 7, "name": "Margherita", "unit_price": "9.50", "quantity": 2},
-            {"menu_item_id": 8, "name": "Tiramisu", "unit_price": "5.00", "quantity": 1},
+            {
+                "menu_item_id": 7,
+                "name": "Margherita",
+                "unit_price": "9.50",
+                "quantity": 2,
+                "line_total": "19.00",
+            },
+            {
+                "menu_item_id": 8,
+                "name": "Tiramisu",
+                "unit_price": "5.00",
+                "quantity": 1,
+                "line_total": "5.00",
+            },
         ],
         "subtotal": "24.00",
         "total": "24.00",
@@ -54,23 +56,16 @@ def payment_data(**changes) -> dict:
 
 EVENTS = {
     "order.created": order_created_data(),
-    "order.status_changed": {
-        "order_id": 12,
-        "customer_id": CUSTOMER,
-        "customer_email": "ann@example.com",
-        "from_status": "PAID",
-        "to_status": "ACCEPTED",
-    },
+    "order.status_changed": {**ABOUT_ORDER_12, "from_status": "PAID", "to_status": "ACCEPTED"},
     "order.cancelled": {
-        "order_id": 12,
-        "customer_id": CUSTOMER,
-        "customer_email": "ann@example.com",
+        **ABOUT_ORDER_12,
         "was_paid": True,
         "total": "24.00",
         "currency": "EUR",
+        "reason": "",
     },
     "payment.succeeded": payment_data(),
-    "payment.failed": payment_data(reason="card declined"),
+    "payment.failed": payment_data(reason="card_declined"),
     "payment.refunded": payment_data(),
 }
 

@@ -1,6 +1,6 @@
 """A mail server that fails, for the send paths' tests."""
 
-from notifications import services
+from notifications import sending
 
 
 class MailServerDown(ConnectionError):
@@ -9,7 +9,7 @@ class MailServerDown(ConnectionError):
 
 def failing_send_mail(calls: list, failures: int | None = None):
     """Return a send_mail that raises for the first `failures` calls (all if None)."""
-    real_send_mail = services.send_mail
+    real_send_mail = sending.send_mail
 
     def send_mail(*args, **kwargs):
         calls.append(args)

@@ -5,7 +5,7 @@ from django.core import mail
 
 from food_common.events.bus import Event, dispatch
 from food_common.events.models import InboxEntry
-from notifications import services
+from notifications import sending, services
 from notifications.models import Notification, NotificationStatus
 from notifications.tests.factories import CUSTOMER, EVENTS, envelope, order_created_data
 from notifications.tests.fakes import failing_send_mail
@@ -22,7 +22,9 @@ SUBJECTS = {
 }
 
 
-@pytest.mark.parametrize("event_type", list(EVENTS))
+@pytest.mark.parametrize(
+    "event_type", [pytest.param(t, marks=pytest.mark.consumes(t)) for t in EVENTS]
+)
 def test_each_event_gives_its_customer_one_notification_sent_after_commit(
     event_type, django_capture_on_commit_callbacks, queued
 ):
@@ -51,7 +53,7 @@ def test_a_failed_first_attempt_is_recorded_and_left_to_the_send_tasks_retries(
     django_capture_on_commit_callbacks, queued, monkeypatch, settings
 ):
     settings.NOTIFICATION_RETRY_BASE_SECONDS = 2.0
-    monkeypatch.setattr(services, "send_mail", failing_send_mail([]))
+    monkeypatch.setattr(sending, "send_mail", failing_send_mail([]))
 
     with django_capture_on_commit_callbacks(execute=True):
         failures = dispatch(envelope("order.created", order_created_data()), "notifications")
@@ -68,7 +70,6 @@ def test_a_failed_first_attempt_is_recorded_and_left_to_the_send_tasks_retries(
             "args": [notification.id],
             "kwargs": None,
             "queue": "notifications",
-            "headers": {"request_id": "-"},
             "retries": 1,
             "countdown": 2.0,
         }
@@ -79,7 +80,7 @@ def test_with_no_retries_a_failed_first_attempt_is_final(
     django_capture_on_commit_callbacks, queued, monkeypatch, settings
 ):
     settings.NOTIFICATION_MAX_RETRIES = 0
-    monkeypatch.setattr(services, "send_mail", failing_send_mail([]))
+    monkeypatch.setattr(sending, "send_mail", failing_send_mail([]))
 
     with django_capture_on_commit_callbacks(execute=True):
         dispatch(envelope("order.created", order_created_data()), "notifications")
@@ -135,11 +136,10 @@ def test_order_confirmation_lists_the_items_and_the_total():
         ("order.cancelled", {"was_paid": True}, "Your payment of 24.00 EUR will be refunded"),
         ("order.cancelled", {"was_paid": False}, "You have not been charged"),
         ("order.cancelled", {"reason": "Out of dough"}, "cancelled. Reason: Out of dough. Your"),
-        ("payment.failed", {"reason": "insufficient funds"}, "did not go through: insufficient"),
+        ("payment.failed", {"reason": "provider_timeout"}, "did not go through: provider_timeout"),
         ("payment.succeeded", {}, "We received your payment of 24.00 EUR for order #12"),
-        ("payment.refunded", {"amount": "24"}, "We refunded 24.00 EUR for order #12"),
+        ("payment.refunded", {"amount": "24.50"}, "We refunded 24.50 EUR for order #12"),
         ("order.status_changed", {"to_status": "DELIVERED"}, "Enjoy your meal"),
-        ("order.status_changed", {"to_status": "OUT_FOR_DELIVERY"}, "is now out for delivery"),
     ],
 )
 def test_the_body_says_what_happened(event_type, changes, words):
@@ -148,8 +148,12 @@ def test_the_body_says_what_happened(event_type, changes, words):
     assert words in Notification.objects.get().body
 
 
-@pytest.mark.parametrize("to_status", ["PAID", "PAYMENT_FAILED", "CANCELLED", "REFUNDED"])
-def test_status_changes_with_an_event_of_their_own_are_not_told_twice(to_status, queued):
+# PAID ... REFUNDED have an event of their own (told once, by it); OUT_FOR_DELIVERY stands for a
+# status the producer adds later: notifications has no words for it, so it says nothing.
+@pytest.mark.parametrize(
+    "to_status", ["PAID", "PAYMENT_FAILED", "CANCELLED", "REFUNDED", "OUT_FOR_DELIVERY"]
+)
+def test_status_changes_without_words_of_their_own_are_not_told(to_status, queued):
     data = {**EVENTS["order.status_changed"], "to_status": to_status}
 
     failures = dispatch(envelope("order.status_changed", data), "notifications")
@@ -163,7 +167,7 @@ def test_status_changes_with_an_event_of_their_own_are_not_told_twice(to_status,
 def test_a_malformed_event_fails_and_leaves_nothing_behind(missing, queued):
     data = {k: v for k, v in order_created_data().items() if k != missing}
 
-    failures = dispatch(envelope("order.created", data), "notifications")
+    failures = dispatch(envelope("order.created", data, validate=False), "notifications")
 
     assert len(failures) == 1 and missing in failures[0][1]
     # Rolled back with the inbox entry, so the bus retries it and finally dead-letters it.

@@ -11,7 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from food_common.request_id import get_request_id
-from notifications import services
+from notifications import sending, services
+from notifications.errors import NotificationNotSent
 from notifications.models import Notification, NotificationStatus
 from notifications.tasks import (
     queue_send,
@@ -67,7 +68,7 @@ def test_a_sent_notification_is_not_sent_again():
 def test_a_failing_mail_server_ends_failed_after_the_retries(monkeypatch, settings):
     settings.NOTIFICATION_MAX_RETRIES = 3
     calls = []
-    monkeypatch.setattr(services, "send_mail", failing_send_mail(calls))
+    monkeypatch.setattr(sending, "send_mail", failing_send_mail(calls))
     notification = NotificationFactory()
 
     send_notification.apply(args=[notification.id])
@@ -83,7 +84,7 @@ def test_a_failing_mail_server_ends_failed_after_the_retries(monkeypatch, settin
 
 def test_a_passing_failure_is_retried_and_sent(monkeypatch):
     calls = []
-    monkeypatch.setattr(services, "send_mail", failing_send_mail(calls, failures=2))
+    monkeypatch.setattr(sending, "send_mail", failing_send_mail(calls, failures=2))
     notification = NotificationFactory()
 
     send_notification.apply(args=[notification.id])
@@ -100,7 +101,7 @@ def test_in_a_worker_a_failure_is_retried_later_on_the_notifications_queue(
     monkeypatch, settings, queued
 ):
     settings.NOTIFICATION_RETRY_BASE_SECONDS = 1.0
-    monkeypatch.setattr(services, "send_mail", failing_send_mail([]))
+    monkeypatch.setattr(sending, "send_mail", failing_send_mail([]))
     notification = NotificationFactory()
     # As a worker runs the second try of a message it took from the orders queue by mistake.
     send_notification.push_request(
@@ -126,11 +127,11 @@ def test_in_a_worker_a_failure_is_retried_later_on_the_notifications_queue(
 
 
 def test_a_failed_attempt_is_recorded_and_raised_for_the_retry(monkeypatch):
-    monkeypatch.setattr(services, "send_mail", failing_send_mail([]))
+    monkeypatch.setattr(sending, "send_mail", failing_send_mail([]))
     notification = NotificationFactory()
 
-    with pytest.raises(services.NotificationNotSent):
-        services.notification_send(notification_id=notification.id)
+    with pytest.raises(NotificationNotSent):
+        sending.notification_send(notification_id=notification.id)
 
     notification.refresh_from_db()
     assert notification.status == NotificationStatus.PENDING
@@ -164,13 +165,13 @@ def test_the_task_is_queued_on_the_notifications_queue(queued):
     assert send_notification.name == "notifications.send"
     assert send_notification.acks_late is True
     assert queued == [
-        {"args": [42], "kwargs": None, "queue": "notifications", "headers": {"request_id": "-"}}
+        {"args": [42], "kwargs": None, "queue": "notifications"}
     ]
 
 
 def test_the_task_logs_with_the_request_id_of_the_event(monkeypatch):
     seen = []
-    monkeypatch.setattr(services, "send_mail", lambda *a, **k: seen.append(get_request_id()))
+    monkeypatch.setattr(sending, "send_mail", lambda *a, **k: seen.append(get_request_id()))
     notification = NotificationFactory()
 
     send_notification.apply(args=[notification.id], headers={"request_id": "req-42"})
@@ -214,13 +215,13 @@ def test_the_sweep_queues_again_only_notifications_left_pending(settings, queued
 @pytest.mark.django_db(transaction=True)
 def test_two_deliveries_of_the_same_task_at_once_send_one_email(monkeypatch):
     notification = NotificationFactory()
-    real_send_mail = services.send_mail
+    real_send_mail = sending.send_mail
 
     def slow_send_mail(*args, **kwargs):
         time.sleep(0.3)  # the second delivery arrives while the first is sending
         return real_send_mail(*args, **kwargs)
 
-    monkeypatch.setattr(services, "send_mail", slow_send_mail)
+    monkeypatch.setattr(sending, "send_mail", slow_send_mail)
     errors = []
 
     def deliver():

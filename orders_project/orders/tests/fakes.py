@@ -3,11 +3,14 @@
 import threading
 from decimal import Decimal
 
-from orders.clients import RestaurantNotFound
+from orders.clients import MenuOffer, RestaurantNotFound, menu_offer_from
 
 
 class FakeCatalog:
-    """Answers `menu_items` like the catalog's `GET /restaurants/{id}/menu?ids=` does."""
+    """Answers `menu_items` like the catalog's `GET /restaurants/{id}/menu?ids=` does.
+
+    `menu_offer` reads that answer with the real adapter's `menu_offer_from`, as CatalogClient does.
+    """
 
     def __init__(self):
         self.restaurants: dict[int, dict] = {}
@@ -45,6 +48,10 @@ class FakeCatalog:
             "currency": currency,
             "is_available": is_available,
         }
+
+    def menu_offer(self, *, restaurant_id, ids, token) -> MenuOffer:
+        answer = self.menu_items(restaurant_id=restaurant_id, ids=ids, token=token)
+        return menu_offer_from(answer, restaurant_id=restaurant_id)
 
     def menu_items(self, *, restaurant_id, ids, token):
         ids = list(ids)

@@ -1,6 +1,7 @@
 """The catalog client's reading of the catalog's answers (no network: a stand-in ServiceClient)."""
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -19,17 +20,69 @@ class StubService:
         return ServiceResponse("catalog", self.status, self.body, {})
 
 
-MENU = {"restaurant": {"id": 3, "owner_id": 7, "name": "R", "is_open": True}, "count": 0,
-        "results": []}  # fmt: skip
+MENU = {"restaurant": {"id": 3, "owner_id": 7, "name": "R", "is_open": True}, "count": 2,
+        "results": [
+            {"id": 2, "restaurant_id": 3, "name": "Soup", "description": "", "category": "Starters",
+             "price": "4.50", "currency": "EUR", "is_available": True},
+            {"id": 9, "restaurant_id": 3, "name": "Cake", "description": "", "category": "Desserts",
+             "price": "3", "currency": "EUR", "is_available": False},
+        ]}  # fmt: skip
 
 
-def test_one_call_with_every_id_and_the_token():
+def test_one_call_with_every_id_and_the_token_read_into_an_offer():
     service = StubService(200, MENU)
 
-    menu = clients.CatalogClient(service).menu_items(restaurant_id=3, ids=[9, 2, 9, 5], token="t")
+    offer = clients.CatalogClient(service).menu_offer(restaurant_id=3, ids=[9, 2, 9, 5], token="t")
 
-    assert menu == MENU
     assert service.requests == [("GET", "/restaurants/3/menu?ids=2,5,9", "t")]
+    assert offer == clients.MenuOffer(
+        restaurant_owner_id=7,
+        restaurant_is_open=True,
+        items={
+            2: clients.MenuItem(name="Soup", price=Decimal("4.50"), currency="EUR",
+                                is_available=True),
+            9: clients.MenuItem(name="Cake", price=Decimal("3"), currency="EUR",
+                                is_available=False),
+        },
+    )  # fmt: skip
+
+
+def _menu(restaurant=None, **item) -> dict:
+    """MENU with its restaurant's fields and its first item's fields changed (None drops one)."""
+    menu = json.loads(json.dumps(MENU))
+    for fields, changes in ((menu["restaurant"], restaurant or {}), (menu["results"][0], item)):
+        for key, value in changes.items():
+            if value is None:
+                del fields[key]
+            else:
+                fields[key] = value
+    return menu
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({"results": []}, id="no restaurant"),
+        pytest.param({"restaurant": MENU["restaurant"]}, id="no results"),
+        pytest.param({**MENU, "results": {"id": 2}}, id="results not a list"),
+        pytest.param(_menu({"id": 4}), id="another restaurant"),
+        pytest.param(_menu({"owner_id": None}), id="no owner"),
+        pytest.param(_menu({"owner_id": "seven"}), id="owner not an id"),
+        pytest.param(_menu(price=None), id="no price"),
+        pytest.param(_menu(price="abc"), id="price not a number"),
+        pytest.param(_menu(price="0.00"), id="free"),
+        pytest.param(_menu(price="-1"), id="negative price"),
+        pytest.param(_menu(price="NaN"), id="price NaN"),
+        pytest.param(_menu(price="Infinity"), id="infinite price"),
+        pytest.param(_menu(id="two"), id="item id not an id"),
+        pytest.param(_menu(currency=None), id="no currency"),
+    ],
+)
+def test_a_menu_of_another_shape_is_a_bad_answer(answer):
+    with pytest.raises(clients.CatalogBadAnswer):
+        clients.CatalogClient(StubService(200, answer)).menu_offer(
+            restaurant_id=3, ids=[2], token=None
+        )
 
 
 @pytest.mark.parametrize(
@@ -46,7 +99,7 @@ def test_one_call_with_every_id_and_the_token():
 )
 def test_answers_other_than_a_menu_raise(status, body, error):
     with pytest.raises(error):
-        clients.CatalogClient(StubService(status, body)).menu_items(
+        clients.CatalogClient(StubService(status, body)).menu_offer(
             restaurant_id=3, ids=[1], token=None
         )
 

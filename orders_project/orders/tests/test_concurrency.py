@@ -8,7 +8,7 @@ import pytest
 from food_common.authentication import ROLE_CUSTOMER
 from food_common.events.models import OutboxEvent
 from food_common.testing import run_together
-from orders import services
+from orders import placing, transitions
 from orders.models import Order, OrderStatus
 from orders.tests.factories import CUSTOMER, OrderFactory
 from orders.tests.test_place import BODY
@@ -32,16 +32,16 @@ def test_ten_concurrent_requests_with_one_key_make_one_order_and_one_event(
         return price(**kwargs)
 
     catalog.menu_items = menu_items_together
-    publish = services.publish
+    publish = placing.publish
 
     def slow_publish(event_type, data):
         event = publish(event_type, data)
         time.sleep(0.3)
         return event
 
-    monkeypatch.setattr(services, "publish", slow_publish)
+    monkeypatch.setattr(placing, "publish", slow_publish)
     duplicates = []
-    violates = services.violates
+    violates = placing.violates
 
     def record_duplicate(exc, constraint):
         if violates(exc, constraint):
@@ -49,7 +49,7 @@ def test_ten_concurrent_requests_with_one_key_make_one_order_and_one_event(
             return True
         return False
 
-    monkeypatch.setattr(services, "violates", record_duplicate)
+    monkeypatch.setattr(placing, "violates", record_duplicate)
     clients = [api_client_as(CUSTOMER, ROLE_CUSTOMER) for _ in range(THREADS)]
 
     def place(client):
@@ -66,7 +66,7 @@ def test_ten_concurrent_requests_with_one_key_make_one_order_and_one_event(
     assert OutboxEvent.objects.filter(type="order.created").count() == 1
     assert len(no_relay) == 1  # relayed once the one transaction committed
     # The nine others were turned away by the unique index, not by the check before pricing.
-    assert duplicates == [services.IDEMPOTENCY_CONSTRAINT] * (THREADS - 1)
+    assert duplicates == [placing.IDEMPOTENCY_CONSTRAINT] * (THREADS - 1)
 
 
 def test_concurrent_requests_with_one_key_and_different_bodies(api_client_as, catalog, no_relay):
@@ -87,13 +87,13 @@ def test_concurrent_cancel_and_accept_are_serialized_by_the_row_lock(
     owner, customer, no_relay, monkeypatch
 ):
     order = OrderFactory(status=OrderStatus.PAID)
-    publish = services.publish
+    publish = transitions.publish
 
     def slow_publish(event_type, data):
         time.sleep(0.2)  # hold the row lock: the other request must wait and re-read the status
         return publish(event_type, data)
 
-    monkeypatch.setattr(services, "publish", slow_publish)
+    monkeypatch.setattr(transitions, "publish", slow_publish)
 
     results = run_together(
         [

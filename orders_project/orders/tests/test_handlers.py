@@ -1,10 +1,8 @@
 """Payments' events, delivered through the real event dispatch, move orders along the saga."""
 
-import uuid
-
 import pytest
-from django.utils import timezone
 
+from food_common import testing
 from food_common.events.bus import dispatch
 from food_common.events.models import OutboxEvent
 from orders.models import Order, OrderStatus
@@ -14,23 +12,22 @@ pytestmark = pytest.mark.django_db
 
 
 def envelope(event_type: str, order: Order, **data) -> dict:
-    return {
-        "id": str(uuid.uuid4()),
-        "type": event_type,
-        "version": 1,
-        "occurred_at": timezone.now().isoformat(),
-        "producer": "payments",
-        "request_id": "req-1",
-        "data": {
+    """Return payment 7's `event_type` about `order`, as the contract says payments sends it."""
+    return testing.envelope(
+        event_type,
+        {
             "payment_id": 7,
             "order_id": order.pk,
             "amount": str(order.total),
-            "currency": "EUR",
+            "currency": order.currency,
+            "customer_id": order.customer_id,
+            "customer_email": order.customer_email,
             **data,
         },
-    }
+    )
 
 
+@pytest.mark.consumes("payment.succeeded")
 def test_payment_succeeded_pays_a_placed_order_once(django_capture_on_commit_callbacks):
     order = OrderFactory()
     event = envelope("payment.succeeded", order)
@@ -42,6 +39,7 @@ def test_payment_succeeded_pays_a_placed_order_once(django_capture_on_commit_cal
     assert OutboxEvent.objects.filter(type="order.status_changed").count() == 1
 
 
+@pytest.mark.consumes("payment.failed", "payment.succeeded")
 def test_payment_failed_then_succeeded(django_capture_on_commit_callbacks):
     order = OrderFactory()
     dispatch(envelope("payment.failed", order, reason="card_declined"), "orders")
@@ -70,6 +68,7 @@ def test_payment_succeeding_after_cancellation_asks_for_a_refund_once():
     assert requests.count() == 1 and requests.get().data["was_paid"] is True
 
 
+@pytest.mark.consumes("payment.refunded")
 def test_refund_completes_the_cancel_saga():
     order = OrderFactory(status=OrderStatus.CANCELLED, refund_pending=True)
     dispatch(envelope("payment.refunded", order), "orders")

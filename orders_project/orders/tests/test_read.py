@@ -58,7 +58,7 @@ def test_the_list_is_a_page_with_items(customer, orders):
     assert body["next"] is None
     first = body["results"][0]
     assert set(first) == {
-        "id", "status", "customer_id", "restaurant_id", "items", "subtotal", "total",
+        "id", "status", "payable", "customer_id", "restaurant_id", "items", "subtotal", "total",
         "currency", "refund_pending", "delivery_address", "created_at", "updated_at",
     }  # fmt: skip
     assert first["items"] == [
@@ -117,6 +117,19 @@ def test_the_detail_carries_items_and_status_history(customer, django_assert_num
         ("", "PLACED"),
         ("PLACED", "PAID"),
     ]
+
+
+@pytest.mark.parametrize("status", list(OrderStatus), ids=lambda s: s.value)
+def test_an_order_is_payable_only_while_a_payment_may_still_make_it_paid(customer, status):
+    order = OrderFactory(status=status)
+
+    detail = customer.get(f"/orders/{order.id}").json()
+    listed = customer.get("/orders").json()["results"][0]
+
+    # The design's statuses a payment starts from, written out independently of the state machine.
+    expected = status in (OrderStatus.PLACED, OrderStatus.PAYMENT_FAILED)
+    assert detail["payable"] is expected
+    assert listed["payable"] is expected
 
 
 @pytest.mark.parametrize("reader", ["customer", "owner", "admin"])

@@ -45,6 +45,15 @@ def test_the_first_history_entry_has_a_documented_from_status(schema):
     assert schema["components"]["schemas"]["BlankEnum"]["enum"] == [""]
 
 
+def test_payable_is_a_documented_read_only_boolean(schema):
+    payable = schema["components"]["schemas"]["Order"]["properties"]["payable"]
+
+    assert payable["type"] == "boolean"
+    assert payable["readOnly"] is True
+    assert "payment may start" in payable["description"]
+    assert "payable" in schema["components"]["schemas"]["Order"]["required"]
+
+
 def test_the_idempotency_key_header_is_documented(schema):
     parameters = schema["paths"]["/orders"]["post"]["parameters"]
     assert [p["name"] for p in parameters if p["in"] == "header"] == ["Idempotency-Key"]

@@ -6,6 +6,7 @@ import pytest
 
 from food_common.events.models import OutboxEvent
 from orders import services
+from orders.errors import OrderNotFound
 from orders.models import OrderStatus, OrderStatusChange
 from orders.state_machine import TRANSITIONS, InvalidTransition
 from orders.tests.factories import ADMIN, CUSTOMER, OWNER, RESTAURANT, OrderFactory
@@ -76,10 +77,11 @@ def test_order_transition_follows_the_table(from_status, to_status):
 
 
 def test_order_transition_of_an_unknown_order_is_not_found():
-    with pytest.raises(services.OrderNotFound):
+    with pytest.raises(OrderNotFound):
         services.order_transition(order_id=123456, to_status=S.PAID)
 
 
+@pytest.mark.produces("order.status_changed")
 def test_status_changed_event_data():
     order = OrderFactory(status=S.PAID)
 
@@ -210,6 +212,7 @@ def test_cancel_is_allowed_before_preparing(request, actor, from_status):
         assert not OutboxEvent.objects.exists()
 
 
+@pytest.mark.produces("order.cancelled")
 def test_cancelled_event_data(customer):
     order = OrderFactory(status=S.PAID)
 

@@ -4,6 +4,7 @@ import pytest
 from celery.app.base import Celery
 
 from food_common.authentication import ROLE_CUSTOMER
+from payments.clients import OrdersClient
 from payments.tests.factories import CUSTOMER, GOOD_CARD
 from payments.tests.fakes import CountingProvider, FakeOrders
 
@@ -28,7 +29,7 @@ def _fast_provider(settings):
 @pytest.fixture
 def orders(monkeypatch) -> FakeOrders:
     fake = FakeOrders()
-    monkeypatch.setattr("payments.clients.get_orders_client", lambda: fake)
+    monkeypatch.setattr("payments.clients.get_orders_client", lambda: OrdersClient(fake))
     return fake
 
 

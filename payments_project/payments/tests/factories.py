@@ -1,12 +1,11 @@
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import factory
 from factory.django import DjangoModelFactory
 
 # User ids (the `sub` of the test tokens) of the callers the tests play.
-from food_common.testing import ADMIN, CUSTOMER, OTHER_CUSTOMER, OWNER  # noqa: F401
+from food_common.testing import ADMIN, CUSTOMER, OTHER_CUSTOMER, OWNER, envelope  # noqa: F401
 from payments.models import Payment, PaymentStatus
 
 GOOD_CARD = "4242424242424242"
@@ -30,29 +29,21 @@ class PaymentFactory(DjangoModelFactory):
     idempotency_key = factory.LazyFunction(lambda: uuid.uuid4().hex)
 
 
-def envelope(event_type: str, data: dict, *, event_id: str | None = None) -> dict:
-    """Return an event envelope as the bus carries it."""
-    return {
-        "id": event_id or str(uuid.uuid4()),
-        "type": event_type,
-        "version": 1,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "producer": "tests",
-        "request_id": "test-request",
-        "data": data,
-    }
-
-
-def order_cancelled(order_id: int, **changes) -> dict:
+def order_cancelled(order_id: int, *, validate: bool = True, **changes) -> dict:
+    """Return the order.cancelled envelope of `order_id`, as the contract says orders sends it."""
     return envelope(
         "order.cancelled",
         {
             "order_id": order_id,
             "customer_id": CUSTOMER,
             "customer_email": "ann@example.com",
+            "restaurant_id": 3,
+            "restaurant_owner_id": OWNER,
             "was_paid": True,
             "total": "33.00",
             "currency": "EUR",
+            "reason": "",
             **changes,
         },
+        validate=validate,
     )

@@ -1,19 +1,20 @@
 """Stand-ins for what lies outside payments: the orders service, and a provider that counts calls."""
 
+import json
 import threading
 from decimal import Decimal
 
 import jwt
 
-from food_common.http import UpstreamError
-from payments import clients
+from food_common.http import ServiceResponse, UpstreamError
 from payments.provider import MockProvider, PaymentProvider
 
 
 class FakeOrders:
     """The orders service's `GET /orders/{id}`: the order for its customer, 404 for anyone else.
 
-    Like the real one, it knows the caller from the forwarded access token.
+    It stands in for the orders service's HTTP answers (`OrdersClient(FakeOrders())`), so the
+    real client reads them. Like the real service, it knows the caller from the forwarded token.
     """
 
     def __init__(self):
@@ -28,12 +29,14 @@ class FakeOrders:
         *,
         customer_id: int,
         status: str = "PLACED",
+        payable: bool = True,
         total: str = "33.00",
         currency: str = "EUR",
     ) -> dict:
         order = {
             "id": order_id,
             "status": status,
+            "payable": payable,
             "customer_id": customer_id,
             "restaurant_id": 3,
             "subtotal": total,
@@ -43,17 +46,23 @@ class FakeOrders:
         self.orders[order_id] = order
         return order
 
-    def order_get(self, *, order_id: int, token: str | None) -> dict:
+    def request(self, method: str, path: str, *, token: str | None = None, **kwargs):
+        assert method == "GET" and path.startswith("/orders/"), (method, path)
+        order_id = int(path.removeprefix("/orders/"))
         self.calls.append(order_id)
         if self.down:
             raise UpstreamError("orders", self.down, f"orders: {self.down}")
         if self.answer is not None:
-            return self.answer
+            return self._response(200, self.answer)
         caller = int(jwt.decode(token, options={"verify_signature": False})["sub"])
         order = self.orders.get(order_id)
         if order is None or order["customer_id"] != caller:
-            raise clients.OrderNotFound(order_id)
-        return dict(order)
+            return self._response(404, {"detail": "Order not found.", "code": "not_found"})
+        return self._response(200, order)
+
+    @staticmethod
+    def _response(status: int, body: object) -> ServiceResponse:
+        return ServiceResponse("orders", status, json.dumps(body).encode(), {})
 
 
 class CountingProvider:

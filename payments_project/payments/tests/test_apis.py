@@ -22,6 +22,7 @@ def events(event_type: str) -> list[dict]:
     return [e.data for e in OutboxEvent.objects.filter(type=event_type).order_by("occurred_at")]
 
 
+@pytest.mark.produces("payment.succeeded")
 def test_paying_a_placed_order_charges_its_total_once_and_publishes_payment_succeeded(
     orders, provider, pay
 ):
@@ -66,6 +67,7 @@ def test_the_amount_comes_from_the_order_never_from_the_client(orders, provider,
     assert pay(13, amount="0.01").status_code == 400  # an amount in the body is refused
 
 
+@pytest.mark.produces("payment.failed")
 @pytest.mark.parametrize(
     ("card", "reason"), [(DECLINED_CARD, "card_declined"), (NO_FUNDS_CARD, "insufficient_funds")]
 )
@@ -202,7 +204,7 @@ def test_a_paid_order_is_not_charged_again(orders, provider, pay):
     "order_status", ["PAID", "ACCEPTED", "PREPARING", "DELIVERED", "CANCELLED", "REFUNDED"]
 )
 def test_an_order_that_is_not_payable_answers_409(orders, provider, pay, order_status):
-    orders.add(12, customer_id=CUSTOMER, status=order_status)
+    orders.add(12, customer_id=CUSTOMER, status=order_status, payable=False)
 
     response = pay(12)
 
@@ -210,6 +212,24 @@ def test_an_order_that_is_not_payable_answers_409(orders, provider, pay, order_s
     assert response.json()["code"] == "order_not_payable"
     assert response.json()["order_status"] == order_status
     assert not Payment.objects.exists() and provider.charges == []
+
+
+def test_whether_an_order_may_be_paid_is_the_orders_services_flag_not_its_status(
+    orders, provider, pay
+):
+    # Payments keeps no copy of the order statuses: a status it has never heard of is paid when
+    # the orders service says so, and a PLACED order is not when it says not.
+    orders.add(12, customer_id=CUSTOMER, status="AWAITING_PAYMENT", payable=True)
+    orders.add(13, customer_id=CUSTOMER, status="PLACED", payable=False)
+
+    assert pay(12).status_code == 201
+    refused = pay(13)
+    assert refused.status_code == 409
+    assert (refused.json()["code"], refused.json()["order_status"]) == (
+        "order_not_payable",
+        "PLACED",
+    )
+    assert len(provider.charges) == 1
 
 
 def test_someone_elses_order_and_an_unknown_order_are_404(orders, provider, pay):
@@ -246,18 +266,24 @@ def test_orders_down_answers_503_and_creates_nothing(orders, provider, pay, kind
     assert pay(12, key="k-1").status_code == 201
 
 
+PAYABLE = {"id": 12, "status": "PLACED", "payable": True, "total": "33.00", "currency": "EUR"}
+
+
 @pytest.mark.parametrize(
     "answer",
     [
-        {"id": 13, "status": "PLACED", "total": "33.00", "currency": "EUR"},
-        {"id": 12, "status": "PLACED", "total": "0.00", "currency": "EUR"},
-        {"id": 12, "status": "PLACED", "total": "-3", "currency": "EUR"},
-        {"id": 12, "status": "PLACED", "total": "NaN", "currency": "EUR"},
-        {"id": 12, "status": "PLACED", "total": "Infinity", "currency": "EUR"},
-        {"id": 12, "status": "PLACED", "total": "abc", "currency": "EUR"},
-        {"id": 12, "status": "PLACED", "total": "1e20", "currency": "EUR"},
-        {"id": 12, "status": "PLACED", "total": "33.00", "currency": "euro"},
-        {"id": 12, "status": "PLACED", "currency": "EUR"},
+        {**PAYABLE, "id": 13},
+        {**PAYABLE, "total": "0.00"},
+        {**PAYABLE, "total": "-3"},
+        {**PAYABLE, "total": "NaN"},
+        {**PAYABLE, "total": "Infinity"},
+        {**PAYABLE, "total": "abc"},
+        {**PAYABLE, "total": "1e20"},
+        {**PAYABLE, "currency": "euro"},
+        {k: v for k, v in PAYABLE.items() if k != "total"},
+        {k: v for k, v in PAYABLE.items() if k != "payable"},
+        {**PAYABLE, "payable": "true"},
+        {**PAYABLE, "payable": None},
         ["not", "an", "object"],
     ],
 )

@@ -1,10 +1,13 @@
 """The Idempotency-Key of POST /payments, following Stripe's rules."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from food_common.idempotency import REPLAYED_HEADER, request_fingerprint
 from payments import idempotency
 from payments.models import IdempotencyRecord, IdempotencyStatus, Payment
 from payments.tests.factories import CUSTOMER, DECLINED_CARD, OTHER_CUSTOMER, PaymentFactory
@@ -23,8 +26,8 @@ def test_a_retry_with_the_same_key_and_body_gets_the_first_answer_and_no_second_
 
     assert first.status_code == retry.status_code == status
     assert retry.json() == first.json()
-    assert retry[idempotency.REPLAYED_HEADER] == "true"
-    assert idempotency.REPLAYED_HEADER not in first
+    assert retry[REPLAYED_HEADER] == "true"
+    assert REPLAYED_HEADER not in first
     assert len(provider.charges) == 1 and Payment.objects.count() == 1
     record = IdempotencyRecord.objects.get()
     assert (record.customer_id, record.key, record.status) == (CUSTOMER, "order-12-try-1", "done")
@@ -40,9 +43,9 @@ def test_the_same_card_written_differently_is_the_same_request(orders, provider,
 
 
 def test_a_saved_error_answer_is_replayed_too(orders, provider, pay):
-    orders.add(12, customer_id=CUSTOMER, status="CANCELLED")
+    orders.add(12, customer_id=CUSTOMER, status="CANCELLED", payable=False)
     first = pay(12, key="k")
-    orders.orders[12]["status"] = "PLACED"
+    orders.orders[12].update(status="PLACED", payable=True)
 
     retry = pay(12, key="k")
 
@@ -78,7 +81,7 @@ def test_a_key_still_being_processed_is_409(orders, provider, pay):
     IdempotencyRecord.objects.create(
         customer_id=CUSTOMER,
         key="k",
-        request_fingerprint=idempotency.request_fingerprint(data),
+        request_fingerprint=request_fingerprint(data, salt=idempotency.FINGERPRINT_SALT),
         status=IdempotencyStatus.PROCESSING,
     )
 
@@ -99,7 +102,7 @@ def test_a_key_older_than_24_hours_is_treated_as_new(orders, provider, pay):
 
     assert response.status_code == 201
     assert response.json()["order_id"] == 13
-    assert idempotency.REPLAYED_HEADER not in response
+    assert REPLAYED_HEADER not in response
     record = IdempotencyRecord.objects.get()
     assert record.created_at > timezone.now() - timedelta(minutes=1)
 
@@ -108,7 +111,9 @@ def test_a_claim_left_processing_by_a_dead_process_is_taken_over(orders, provide
     orders.add(12, customer_id=CUSTOMER)
     data = {"order_id": 12, "card_number": "4242424242424242"}
     record = IdempotencyRecord.objects.create(
-        customer_id=CUSTOMER, key="k", request_fingerprint=idempotency.request_fingerprint(data)
+        customer_id=CUSTOMER,
+        key="k",
+        request_fingerprint=request_fingerprint(data, salt=idempotency.FINGERPRINT_SALT),
     )
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         created_at=timezone.now() - timedelta(minutes=6)
@@ -171,15 +176,27 @@ def test_invalid_input_is_not_saved_for_the_key(orders, provider, pay):
     assert pay(12, key="k").status_code == 201
 
 
-def test_the_fingerprint_is_keyed_not_a_plain_hash_of_the_card():
-    import hashlib
-    import json
+def test_a_key_saved_before_the_shared_fingerprint_is_still_replayed(orders, provider, pay):
+    # A record made by the earlier payments-only code: its own HMAC salt, the same canonical JSON.
+    orders.add(12, customer_id=CUSTOMER)
+    canonical = json.dumps(
+        {"card_number": "4242424242424242", "order_id": 12}, sort_keys=True, separators=(",", ":")
+    )
+    IdempotencyRecord.objects.create(
+        customer_id=CUSTOMER,
+        key="k",
+        request_fingerprint=salted_hmac(
+            "payments.idempotency", canonical, algorithm="sha256"
+        ).hexdigest(),
+        status=IdempotencyStatus.DONE,
+        response_status=201,
+        response_body={"id": 1},
+    )
 
-    data = {"card_number": "4242424242424242", "order_id": 12}
-    plain = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+    retry = pay(12, key="k")
 
-    assert idempotency.request_fingerprint(data) != plain.hexdigest()
-    assert len(idempotency.request_fingerprint(data)) == 64
+    assert (retry.status_code, retry.json(), retry[REPLAYED_HEADER]) == (201, {"id": 1}, "true")
+    assert provider.charges == []
 
 
 def test_expired_records_are_purged(orders, provider, pay):

@@ -4,7 +4,7 @@ import pytest
 
 from food_common.events.bus import dispatch
 from food_common.events.models import InboxEntry, OutboxEvent
-from payments import services
+from payments import errors, services
 from payments.models import Payment, PaymentStatus, Refund
 from payments.provider import ProviderError
 from payments.tests.factories import CUSTOMER, DECLINED_CARD, PaymentFactory, order_cancelled
@@ -29,6 +29,8 @@ def refunded_events() -> list[dict]:
     return [e.data for e in OutboxEvent.objects.filter(type="payment.refunded")]
 
 
+@pytest.mark.consumes("order.cancelled")
+@pytest.mark.produces("payment.refunded")
 def test_order_cancelled_refunds_its_paid_order_once_even_when_delivered_twice(paid, provider):
     payment = paid(12)
     event = order_cancelled(12)
@@ -106,7 +108,7 @@ def test_a_refund_the_provider_refuses_fails_the_handler_and_changes_nothing(pai
 
 
 def test_a_malformed_order_cancelled_event_fails(provider):
-    failures = dispatch(order_cancelled(None), "payments")
+    failures = dispatch(order_cancelled(None, validate=False), "payments")
 
     assert len(failures) == 1 and not InboxEntry.objects.exists()
 
@@ -120,9 +122,9 @@ def test_payment_refund_is_idempotent_and_refuses_payments_that_took_no_money(pa
     assert first == again and len(provider.refunds) == 1
     for status in (PaymentStatus.FAILED, PaymentStatus.PENDING):
         other = PaymentFactory(status=status, provider_reference="")
-        with pytest.raises(services.PaymentNotRefundable):
+        with pytest.raises(errors.PaymentNotRefundable):
             services.payment_refund(payment_id=other.id, reason="test")
-    with pytest.raises(services.PaymentNotFound):
+    with pytest.raises(errors.PaymentNotFound):
         services.payment_refund(payment_id=999999, reason="test")
 
 
