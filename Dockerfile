@@ -26,12 +26,14 @@ COPY . .
 
 # Each project's static files (Django admin, DRF; the gateway's Swagger UI for /docs) go to its
 # default STATIC_ROOT, /app/var/static/<project>, where WhiteNoise serves them at run time. DEBUG=0
-# and the dummy SECRET_KEY exist for this build step only: they are not in the image's environment.
+# and the dummy SECRET_KEY and EVENT_SIGNING_KEY (the projects with events refuse to load their
+# settings without one) exist for this build step only: they are not in the image's environment.
 # hadolint ignore=DL3003
 RUN set -eu; \
-    for project in auth catalog orders payments gateway; do \
+    for project in auth catalog orders payments delivery gateway; do \
       (cd "${project}_project" && \
-        DEBUG=0 SECRET_KEY=build-only-dummy-secret-key python manage.py collectstatic --noinput -v0); \
+        DEBUG=0 SECRET_KEY=build-only-dummy-secret-key EVENT_SIGNING_KEY=build-only-dummy-event-key \
+          python manage.py collectstatic --noinput -v0); \
     done \
     && test -d /app/var/static/gateway/admin \
     && test -f /app/var/static/gateway/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js

@@ -1,7 +1,7 @@
 # The command index. `make up` runs the whole system locally, `make test` runs every test.
 SHELL := /bin/bash
 VENV ?= .venv
-PROJECTS := auth catalog orders payments gateway
+PROJECTS := auth catalog orders payments delivery gateway
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # DEBUG is off unless set (production); a local run and the tests run with DEBUG=1: local
 # secrets and signing key, the default admin password. `make up DEBUG=0` (or DEBUG=0 in the
@@ -23,11 +23,14 @@ help: ## list the targets with what each does
 up: install ## run every process (Ctrl-C stops them all)
 	@$(EMBEDDED) -- $(MAKE) --no-print-directory processes
 
+# Its log lines are the readable console ones (LOG_FORMAT=json, the default elsewhere, for JSON).
+processes: export LOG_FORMAT ?= console
 processes: install # what `make up` runs once PostgreSQL and Redis answer
 	bin/bootstrap
 	@echo "Gateway:   http://127.0.0.1:8000  (API, /docs, /schema, /admin/<project>/, /flower/)"
-	@echo "Services:  auth :4001  catalog :4002  orders :4003  payments :4004"
+	@echo "Services:  auth :4001  catalog :4002  orders :4003  payments :4004  delivery :4005"
 	@echo "Local admin in every project: $${LOCAL_ADMIN_EMAIL:-admin@example.com} / $${LOCAL_ADMIN_PASSWORD:-admin}"
+	@echo "Starting every process of the Procfile (the gateway answers within about 20 s; Ctrl-C stops them all)"
 	GATEWAY_PROXY_ADMIN=$${GATEWAY_PROXY_ADMIN:-1} GATEWAY_PROXY_FLOWER=$${GATEWAY_PROXY_FLOWER:-1} \
 	  GATEWAY_CORS_ALLOWED_ORIGINS=$${GATEWAY_CORS_ALLOWED_ORIGINS-http://localhost:3000,http://127.0.0.1:3000} \
 	  honcho -f Procfile start
@@ -35,10 +38,12 @@ processes: install # what `make up` runs once PostgreSQL and Redis answer
 install: $(VENV)/.installed ## create the venv and install the pinned requirements
 
 $(VENV)/.installed: requirements/base.txt requirements/local.txt requirements/dev.txt common/pyproject.toml
-	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements/dev.txt
-	touch $@
+	@echo "install: the pinned requirements into $(VENV) (about a minute the first time) ..."
+	@start=$$SECONDS; set -e; \
+	  test -x $(VENV)/bin/python || python3 -m venv $(VENV); \
+	  $(VENV)/bin/pip install -q --upgrade pip; \
+	  $(VENV)/bin/pip install -q -r requirements/dev.txt; \
+	  touch $@; echo "install: done in $$((SECONDS - start)) s"
 
 bootstrap: install ## create databases, migrate, create the local admins
 	@$(EMBEDDED) -- bin/bootstrap
@@ -77,7 +82,7 @@ check-migrations: install ## fail if a model change has no migration
 run-%: install ## one project on its own, e.g. `make run-catalog PORT=4002`
 	bin/serve $* $(PORT)
 
-bench: install ## the benchmark (≤ 10 min, loopback): bench/results/latest.{json,md,png}
+bench: install ## the benchmark (≤ 13 min, loopback): bench/results/latest.{json,md,png}
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
 	$(VENV)/bin/pip install -q -r requirements/bench.txt

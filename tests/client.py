@@ -91,4 +91,6 @@ def order_body(menu, quantity: int = 2) -> dict:
             {"menu_item_id": menu["dishes"][1]["id"], "quantity": 1},
         ],
         "delivery_address": "10 Home St",
+        "delivery_lat": 52.53,
+        "delivery_lon": 13.40,
     }

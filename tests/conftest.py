@@ -51,6 +51,8 @@ def menu(api):
             "name": f"Events {uuid.uuid4().hex[:6]}",
             "cuisine": "greek",
             "address": "3 Sea Rd",
+            "lat": 52.5219,
+            "lon": 13.4132,
             "is_open": True,
         },
         token=owner["access"],

@@ -28,9 +28,27 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("E2E_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SERVICES = ("auth", "catalog", "orders", "payments", "gateway")
+SERVICES = ("auth", "catalog", "orders", "payments", "delivery", "gateway")
 # Celery workers: queue -> the project whose code consumes it.
-WORKER_QUEUES = {"orders": "orders", "notifications": "orders", "payments": "payments"}
+WORKER_QUEUES = {
+    "orders": "orders",
+    "notifications": "orders",
+    "payments": "payments",
+    "delivery": "delivery",
+}
+# Dispatch and rider timings of the delivery processes, short so that offers expire, radii grow
+# and searches give up within seconds; each can be set in the environment of the test run
+# (`DISPATCH_OFFER_SECONDS=5 pytest tests/...`) or per stack with `extra_env`.
+DELIVERY_TIMINGS = {
+    "DISPATCH_OFFER_SECONDS": "3",
+    "DISPATCH_RETRY_SECONDS": "1",
+    "DISPATCH_RADIUS_START_KM": "3",
+    "DISPATCH_RADIUS_STEP_KM": "2",
+    "DISPATCH_RADIUS_MAX_KM": "9",
+    "DISPATCH_GIVE_UP_SECONDS": "6",
+    "RIDER_LOCATION_MIN_INTERVAL": "0.2",
+    "RIDER_POSITION_FLUSH_SECONDS": "1",
+}
 # Every process signs and verifies events with it (food_common.events.signing).
 EVENT_SIGNING_KEY = "e2e-only-event-signing-key-not-for-production-0123456789"
 
@@ -169,7 +187,7 @@ def recreate_database(name: str) -> None:
 
 
 class Stack:
-    """auth, N catalog copies, orders, payments and the gateway, plus their own Redis."""
+    """auth, N catalog copies, orders, payments, delivery and the gateway, plus their own Redis."""
 
     def __init__(
         self, workdir: Path, *, catalog_copies: int = 2, prefix: str = "food_e2e", extra_env=None
@@ -185,7 +203,9 @@ class Stack:
             "catalog": [free_port() for _ in range(catalog_copies)],
             "orders": [free_port()],
             "payments": [free_port()],
+            "delivery": [free_port()],
             "gateway": [free_port()],
+            "live": [free_port()],  # the orders project's WebSockets (bin/live)
         }
         self.gateway_metrics_port = free_port()
         self.key_path = workdir / "keys" / "auth_jwt_private.pem"
@@ -229,7 +249,7 @@ class Stack:
             # contract: a producer that breaks it fails the cross-service tests.
             "EVENT_CONTRACT_VALIDATE": "1",
             "ALLOWED_HOSTS": "*",
-            "DATABASE_URL": self.dsn(service),
+            "DATABASE_URL": self.dsn("orders" if service == "live" else service),
             "REDIS_URL": f"{redis_url}/1",
             "CELERY_BROKER_URL": f"{redis_url}/0",
             "JWT_JWKS_URL": self.jwks_url,
@@ -240,6 +260,8 @@ class Stack:
             ),
             "ORDERS_SERVICE_URLS": self.url("orders"),
             "PAYMENTS_SERVICE_URLS": self.url("payments"),
+            "DELIVERY_SERVICE_URLS": self.url("delivery"),
+            "LIVE_UPDATES_URLS": self.url("live"),
             "FLOWER_URLS": "",
             "GATEWAY_CIRCUIT_RESET_SECONDS": "1",
             "GATEWAY_RATE_LIMIT": "1000/s",
@@ -262,7 +284,11 @@ class Stack:
             "GATEWAY_METRICS_PORT": str(self.gateway_metrics_port),
             # collectstatic (prepare) writes here and WhiteNoise serves from here (DEBUG=0).
             "STATIC_ROOT": str(self.workdir / "static" / service),
+            **{name: os.environ.get(name, value) for name, value in DELIVERY_TIMINGS.items()},
         }
+        if service == "delivery":
+            # Two processes, so that dispatches (events, expiries, the sweep) run concurrently.
+            env["WORKER_CONCURRENCY"] = "2"
         env.update(self.extra_env)
         return env
 
@@ -334,10 +360,14 @@ class Stack:
         copies = self.processes.setdefault(service, [])
         while len(copies) <= copy:
             index = len(copies)
+            port = str(self.ports[service][index])
+            argv = [str(ROOT / "bin" / "serve"), service, port]
+            if service == "live":
+                argv = [str(ROOT / "bin" / "live"), port]
             copies.append(
                 Process(
                     f"{service}-{index}",
-                    [str(ROOT / "bin" / "serve"), service, str(self.ports[service][index])],
+                    argv,
                     self.env(service),
                     self.logs / f"{service}-{index}.log",
                 )
@@ -394,7 +424,7 @@ class Stack:
     def start(self, *, workers: bool = True) -> "Stack":
         self.start_redis()
         started = []
-        for service in ("auth", "catalog", "orders", "payments", "gateway"):
+        for service in (*SERVICES, "live"):
             for copy in range(len(self.ports[service])):
                 started.append((service, copy, self.server(service, copy).start()))
         for service, copy, process in started:

@@ -13,6 +13,8 @@ def test_readme_restaurant_walkthrough(api, customer):
             "name": f"Trattoria {uuid.uuid4().hex[:6]}",
             "cuisine": "italian",
             "address": "1 Main St",
+            "lat": 52.52,
+            "lon": 13.41,
             "is_open": True,
         },
         token=owner["access"],
@@ -68,7 +70,7 @@ def test_bad_catalog_input_is_400_json_through_the_gateway(api):
     )
     created = api.post(
         "/restaurants",
-        {"name": "Prices", "cuisine": "thai", "address": "2 Side St"},
+        {"name": "Prices", "cuisine": "thai", "address": "2 Side St", "lat": 52.5, "lon": 13.4},
         token=owner["access"],
     )
     assert created.status == 201, created

@@ -27,7 +27,14 @@ ENV_EXAMPLE = ROOT / ".env.example"
 PROCFILE = ROOT / "Procfile"
 
 # The HTTP processes and their ports (docs/architecture.md, Procfile).
-PORTS = {"auth": 4001, "catalog": 4002, "orders": 4003, "payments": 4004, "gateway": 8000}
+PORTS = {
+    "auth": 4001,
+    "catalog": 4002,
+    "orders": 4003,
+    "payments": 4004,
+    "delivery": 4005,
+    "gateway": 8000,
+}
 PUBLIC = "gateway"
 ONE_SHOT = {"migrate"}
 BACKING = {"postgres", "redis"}
@@ -42,7 +49,19 @@ READ_PATTERNS = (
 DYNAMIC_READ = re.compile(rf"""{_READER}\(\s*f["']([^"']+)["']""")
 SHELL_READ = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
 SHELL_ASSIGN = re.compile(r"(?m)^\s*(?:export\s+|local\s+|readonly\s+)?([A-Z][A-Z0-9_]*)=")
-SHELL_OWN = {"PATH", "HOME", "PWD", "OLDPWD", "IFS", "UID", "EUID", "USER", "SHELL", "TMPDIR"}
+SHELL_OWN = {
+    "PATH",
+    "HOME",
+    "PWD",
+    "OLDPWD",
+    "IFS",
+    "UID",
+    "EUID",
+    "USER",
+    "SHELL",
+    "TMPDIR",
+    "SECONDS",
+}
 ENV_EXAMPLE_NAME = re.compile(r"(?m)^#?\s*([A-Z][A-Z0-9_]*)=")
 ENV_EXAMPLE_VALUE = re.compile(r"(?m)^([A-Z][A-Z0-9_]*)=(.*)$")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
@@ -50,14 +69,16 @@ _TRUE = {"1", "true", "yes", "on"}
 # `${NAME:-default}` in a bin/ script, with a literal default.
 SHELL_DEFAULT = re.compile(r"\$\{([A-Z][A-Z0-9_]*):-([^}$]*)\}")
 # Variables a process reads that compose leaves unset on purpose: the bin/ scripts set SERVICE_NAME,
-# the image's default STATIC_ROOT is where it collected the static files, and only `manage.py
-# ensure_local_admin` reads the local admin, which the one-shot migrate runs.
+# the image's default STATIC_ROOT is where it collected the static files, only `manage.py
+# ensure_local_admin` reads the local admin, which the one-shot migrate runs, and only auth's
+# `manage.py ensure_demo_riders` (bin/bootstrap, a local run) the demo riders' password.
 NOT_PER_PROCESS = {
     "SERVICE_NAME",
     "STATIC_ROOT",
     "LOCAL_ADMIN_EMAIL",
     "LOCAL_ADMIN_USERNAME",
     "LOCAL_ADMIN_PASSWORD",
+    "DEMO_RIDER_PASSWORD",
 }
 
 
@@ -525,7 +546,8 @@ def test_env_example_defaults_are_the_code_defaults():
 
 def test_secrets_are_empty_in_env_example():
     values = env_example_values()
-    for name in ("SECRET_KEY", "JWT_PRIVATE_KEY", "LOCAL_ADMIN_PASSWORD", "FLOWER_PASSWORD"):
+    secrets = ("SECRET_KEY", "JWT_PRIVATE_KEY", "LOCAL_ADMIN_PASSWORD", "FLOWER_PASSWORD")
+    for name in (*secrets, "EVENT_SIGNING_KEY", "DEMO_RIDER_PASSWORD"):
         assert values.get(name) == "", f"{name} must be listed empty"
 
 

@@ -40,7 +40,7 @@ RANDOM = _seed == "random"
 SEED = None if RANDOM else int(_seed)
 REQUEST_TIMEOUT = 15
 
-TARGETS = ("gateway", "auth", "catalog", "orders", "payments")
+TARGETS = ("gateway", "auth", "catalog", "orders", "payments", "delivery")
 ROLES = ("anonymous", "customer", "restaurant_owner", "admin")
 RUNS = [(target, role) for target in TARGETS for role in ROLES]
 
@@ -105,7 +105,14 @@ def _seed_data(api: Api, tokens: dict) -> None:
     owner, customer = tokens["restaurant_owner"], tokens["customer"]
     restaurant = api.post(
         "/restaurants",
-        {"name": "Fuzz Diner", "cuisine": "greek", "address": "1 Test St", "is_open": True},
+        {
+            "name": "Fuzz Diner",
+            "cuisine": "greek",
+            "address": "1 Test St",
+            "is_open": True,
+            "lat": 52.52,
+            "lon": 13.41,
+        },
         token=owner,
     ).json()
     dish = api.post(
@@ -119,6 +126,8 @@ def _seed_data(api: Api, tokens: dict) -> None:
             "restaurant_id": restaurant["id"],
             "items": [{"menu_item_id": dish["id"], "quantity": 1}],
             "delivery_address": "10 Home St",
+            "delivery_lat": 52.51,
+            "delivery_lon": 13.40,
         },
         token=customer,
     )

@@ -98,9 +98,15 @@ def test_unknown_path_and_method_get_json_errors(api, customer):
 
 def test_schema_merges_every_service_and_docs_render(api):
     schema = api.get("/schema").json()
-    assert {"/auth/register", "/auth/login", "/restaurants", "/orders", "/payments"} <= schema[
-        "paths"
-    ].keys()
+    assert {
+        "/auth/register",
+        "/auth/login",
+        "/restaurants",
+        "/orders",
+        "/payments",
+        "/riders/me/location",
+        "/deliveries/{delivery_id}",
+    } <= schema["paths"].keys()
     docs = api.get("/docs", headers={"Accept": "text/html"})
     assert docs.status == 200 and b"/schema" in docs.body
 
@@ -111,7 +117,7 @@ def test_ready_reports_each_upstream_on_the_internal_port_only(api, stack):
     reply = api.get("/ready", base_url=f"http://127.0.0.1:{stack.gateway_metrics_port}")
     assert reply.status == 200, reply
     body = reply.json()
-    assert set(body["upstreams"]) == {"auth", "catalog", "orders", "payments"}
+    assert set(body["upstreams"]) == {"auth", "catalog", "orders", "payments", "delivery"}
     assert body["upstreams"]["catalog"][stack.url("catalog", 1)] == "ok"
 
 
@@ -122,6 +128,7 @@ SERVICE_PATHS = {
     "catalog": "/restaurants",
     "orders": "/orders",
     "payments": "/payments",
+    "delivery": "/deliveries",
 }
 
 

@@ -32,7 +32,14 @@ BEATS = re.findall(r"(?m)^([\w-]+):\s*bin/beat\b", PROCFILE.read_text())
 # The Kubernetes version whose schemas the objects must satisfy (kubernetes-validate bundles them).
 K8S_VERSION = "1.33"
 NAMESPACE = "food"
-PORTS = {"auth": 4001, "catalog": 4002, "orders": 4003, "payments": 4004, "gateway": 8000}
+PORTS = {
+    "auth": 4001,
+    "catalog": 4002,
+    "orders": 4003,
+    "payments": 4004,
+    "delivery": 4005,
+    "gateway": 8000,
+}
 PUBLIC = "gateway"
 SECRET_NAME = "food-secrets"
 # Custom resources that are not in the Kubernetes schemas: checked structurally below instead.
@@ -440,7 +447,7 @@ def test_every_procfile_process_has_a_deployment_with_its_command(rendered):
 
 def test_worker_probes_ping_their_own_node(rendered):
     deployments = of_kind(rendered, "Deployment")
-    for name in ("worker-orders", "worker-notifications", "worker-payments"):
+    for name in ("worker-orders", "worker-notifications", "worker-payments", "worker-delivery"):
         (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
         _, project, queue = container["command"]
         for probe in ("livenessProbe", "readinessProbe"):
@@ -464,20 +471,62 @@ def test_each_beat_is_a_single_recreated_replica(rendered):
         assert name not in scaled
 
 
-def test_hpas_scale_gateway_and_orders_on_cpu(rendered):
+def test_hpas_scale_on_cpu_and_the_websocket_holders_on_memory_too(rendered):
     hpas = of_kind(rendered, "HorizontalPodAutoscaler")
     deployments = of_kind(rendered, "Deployment")
     targets = {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()}
-    assert targets == {"gateway", "orders"}
+    assert targets == {"gateway", "orders", "delivery", "live"}
     for name, hpa in hpas.items():
         spec = hpa["spec"]
         assert hpa["apiVersion"] == "autoscaling/v2"
         assert spec["scaleTargetRef"]["kind"] == "Deployment"
         assert spec["scaleTargetRef"]["name"] in deployments
-        (metric,) = spec["metrics"]
-        assert metric["resource"]["name"] == "cpu"
-        assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+        metrics = {m["resource"]["name"]: m["resource"]["target"] for m in spec["metrics"]}
+        assert metrics["cpu"] == {"type": "Utilization", "averageUtilization": 70}
+        # Idle WebSockets cost memory, not CPU: the pods that hold them scale on it too.
+        holds_sockets = spec["scaleTargetRef"]["name"] in ("gateway", "live")
+        assert set(metrics) == ({"cpu", "memory"} if holds_sockets else {"cpu"}), name
         assert 1 <= spec["minReplicas"] <= spec["maxReplicas"], name
+
+
+def test_live_updates_run_behind_the_gateway_and_drain_on_rollout(rendered):
+    deployments = of_kind(rendered, "Deployment")
+    (container,) = deployments["live"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["bin/live", "4006"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert of_kind(rendered, "Service")["live"]["spec"]["ports"][0]["port"] == 4006
+    assert of_kind(rendered, "PodDisruptionBudget")["live"]["spec"]["minAvailable"] == 1
+    data = of_kind(rendered, "ConfigMap")["food-config"]["data"]
+    assert data["LIVE_UPDATES_URLS"] == "http://live:4006"
+    # Draining: out of the endpoints before SIGTERM, new copies up before old ones go
+    for name in ("gateway", "live"):
+        spec = deployments[name]["spec"]
+        (held,) = spec["template"]["spec"]["containers"]
+        assert held["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "10"], name
+        assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > 10, name
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, name
+    # The ingress keeps quiet WebSockets open past ingress-nginx's 60 s default
+    annotations = of_kind(rendered, "Ingress")["gateway"]["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+
+
+def test_delivery_is_sized_for_the_location_updates():
+    """delivery takes most requests (riders' positions): more CPU asked, more room to scale."""
+    base = render(BASE)
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"]
+        for h in of_kind(base, "HorizontalPodAutoscaler").values()
+    }
+    deployments = of_kind(base, "Deployment")
+
+    def cpu_millicores(name: str) -> int:
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        request = container["resources"]["requests"]["cpu"]
+        return int(request[:-1]) if request.endswith("m") else int(float(request) * 1000)
+
+    assert cpu_millicores("delivery") > cpu_millicores("orders")
+    assert hpas["delivery"]["minReplicas"] >= 2
+    assert hpas["delivery"]["maxReplicas"] > hpas["orders"]["maxReplicas"]
 
 
 def test_migrations_are_one_job_per_project(rendered):
@@ -647,16 +696,22 @@ def test_beats_probes_run_the_compose_check(rendered, name):
 # Who may connect to each HTTP port inside the namespace (by the pods' app.kubernetes.io/name).
 ALLOWED_CALLERS = {
     "gateway": set(),  # from outside only: the ingress controller
-    "auth": {"gateway", "auth", "catalog", "orders", "payments"},  # JWKS for token checks
+    "auth": {"gateway", "auth", "catalog", "orders", "payments", "delivery", "live"},  # JWKS
     "catalog": {"gateway", "orders"},
     "orders": {"gateway", "payments"},
-    "payments": {"gateway"},
+    "payments": {"gateway", "orders"},  # orders: the payments part of an order's trail
+    "delivery": {"gateway", "orders"},  # orders: the rider's position in an order's detail
     "flower": {"gateway"},
+    "live": {"gateway"},  # WebSockets, relayed by the gateway once it checked the token
 }
 # Peers outside the namespace (namespace name, pod name label) and the ports they may reach.
 OUTSIDE_PEERS = {
     ("ingress-nginx", "ingress-nginx"): {("gateway", 8000)},
-    ("monitoring", "prometheus"): {("gateway", 9108), *((p, n) for p, n in PORTS.items())},
+    ("monitoring", "prometheus"): {
+        ("gateway", 9108),
+        ("live", 4006),
+        *((p, n) for p, n in PORTS.items()),
+    },
 }
 
 
@@ -780,7 +835,8 @@ def test_every_service_port_is_covered_by_a_network_policy(rendered):
 def test_no_policy_opens_the_workers_or_beat(rendered):
     """They serve nothing: only the namespace's default deny selects them."""
     pods = _pod_labels(rendered)
-    for workload in ("worker-orders", "worker-notifications", "worker-payments", *BEATS):
+    workers = ("worker-orders", "worker-notifications", "worker-payments", "worker-delivery")
+    for workload in (*workers, *BEATS):
         opening = [
             name
             for name, policy in of_kind(rendered, "NetworkPolicy").items()

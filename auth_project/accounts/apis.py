@@ -38,7 +38,7 @@ RETRY_AFTER = OpenApiParameter(
 
 
 class UserRegisterApi(APIView):
-    """Create an account; `role` is customer (default) or restaurant_owner, never admin.
+    """Create an account; `role` is customer (default), restaurant_owner or rider, never admin.
 
     Rate-limited per client IP, and for all clients together (each registration hashes a
     password, which is slow on purpose).
@@ -66,7 +66,7 @@ class UserRegisterApi(APIView):
             ),
         },
         parameters=[RETRY_AFTER],
-        summary="Create an account (role customer or restaurant_owner)",
+        summary="Create an account (role customer, restaurant_owner or rider)",
     )
     def post(self, request):
         serializer = UserRegisterInputSerializer(data=request.data)

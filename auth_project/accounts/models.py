@@ -2,7 +2,12 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
-from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER
+from food_common.authentication import (
+    ROLE_ADMIN,
+    ROLE_CUSTOMER,
+    ROLE_RESTAURANT_OWNER,
+    ROLE_RIDER,
+)
 
 
 class UserManager(BaseUserManager):
@@ -32,6 +37,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Role(models.TextChoices):
         CUSTOMER = ROLE_CUSTOMER, "Customer"
         RESTAURANT_OWNER = ROLE_RESTAURANT_OWNER, "Restaurant owner"
+        RIDER = ROLE_RIDER, "Rider"
         ADMIN = ROLE_ADMIN, "Admin"
 
     email = models.EmailField("email address", unique=True)

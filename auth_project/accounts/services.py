@@ -13,7 +13,7 @@ from accounts.errors import EmailTaken, RoleNotAllowed
 from accounts.models import User
 from accounts.tokens import RefreshToken
 
-SELF_ASSIGNABLE_ROLES = frozenset({User.Role.CUSTOMER, User.Role.RESTAURANT_OWNER})
+SELF_ASSIGNABLE_ROLES = frozenset({User.Role.CUSTOMER, User.Role.RESTAURANT_OWNER, User.Role.RIDER})
 
 
 @transaction.atomic

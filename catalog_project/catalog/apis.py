@@ -94,6 +94,10 @@ class RestaurantListApi(CatalogApi):
     @extend_schema(
         operation_id="restaurants_create",
         summary="Create a restaurant owned by the caller (restaurant_owner, admin)",
+        description=(
+            "`lat` and `lon` are required: where riders pick the restaurant's orders up. A `PATCH` "
+            "changes them together (one alone is a 400) and never clears them."
+        ),
         request=RestaurantInputSerializer,
         responses={201: RestaurantSerializer, **WRITE_ERRORS},
     )
@@ -146,9 +150,10 @@ class MenuApi(CatalogApi):
         operation_id="restaurants_menu_list",
         summary="A restaurant's menu, or just the items in ?ids= (never cached)",
         description=(
-            "The whole menu (at most 200 items, so not paginated) with the restaurant's `is_open`. "
-            "With `?ids=1,2,3` only those items come back, read from the database, so the orders "
-            "service can price an order in one call: it checks `restaurant.is_open`, each item's "
+            "The whole menu (at most 200 items, so not paginated) with the restaurant's `is_open` "
+            "and position (`lat`, `lon`). With `?ids=1,2,3` only those items come back, read from "
+            "the database, so the orders service can price an order in one call: it checks "
+            "`restaurant.is_open` and its position (where a rider picks the order up), each item's "
             "`is_available` and `price`, and treats an id missing from `results` as not on this menu."
         ),
         parameters=[MenuFilterSerializer],

@@ -21,6 +21,11 @@ class Cuisine(models.TextChoices):
     OTHER = "other"
 
 
+# Where riders can find a restaurant: the range the delivery service's Redis GEO index accepts.
+MAX_LATITUDE = 85.05112878
+MAX_LONGITUDE = 180.0
+
+
 class Currency(models.TextChoices):
     EUR = "EUR"
     GBP = "GBP"
@@ -38,6 +43,14 @@ class Restaurant(models.Model):
     description = models.CharField(max_length=2000, blank=True)
     cuisine = models.CharField(max_length=20, choices=Cuisine.choices)
     address = models.CharField(max_length=300)
+    # Required for every restaurant created since positions exist (the API asks for both); NULL
+    # only for one created before, which takes no orders until its owner gives its position.
+    lat = models.FloatField(
+        null=True, blank=True, help_text="Degrees north; null while the restaurant has no position."
+    )
+    lon = models.FloatField(
+        null=True, blank=True, help_text="Degrees east; null while the restaurant has no position."
+    )
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -57,6 +70,19 @@ class Restaurant(models.Model):
             models.CheckConstraint(condition=~models.Q(name=""), name="restaurant_name_not_blank"),
             models.CheckConstraint(
                 condition=models.Q(cuisine__in=Cuisine.values), name="restaurant_cuisine_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lat__isnull=True, lon__isnull=True)
+                | models.Q(
+                    # NULL compares as unknown, which a CHECK lets pass: say "not null" outright.
+                    lat__isnull=False,
+                    lon__isnull=False,
+                    lat__gte=-MAX_LATITUDE,
+                    lat__lte=MAX_LATITUDE,
+                    lon__gte=-MAX_LONGITUDE,
+                    lon__lte=MAX_LONGITUDE,
+                ),
+                name="restaurant_position_both_or_none_in_range",
             ),
         ]
 

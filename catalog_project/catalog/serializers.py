@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from catalog.models import Cuisine, Currency, MenuItem, Restaurant
+from catalog.models import MAX_LATITUDE, MAX_LONGITUDE, Cuisine, Currency, MenuItem, Restaurant
 from food_common.schema import page_serializer
 from food_common.serializers import QueryParamsSerializer
 
@@ -50,7 +50,22 @@ class RestaurantInputSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     cuisine = serializers.ChoiceField(choices=Cuisine.choices)
     address = serializers.CharField(max_length=300)
+    lat = serializers.FloatField(
+        min_value=-MAX_LATITUDE,
+        max_value=MAX_LATITUDE,
+        help_text=f"Degrees north, −{MAX_LATITUDE} to {MAX_LATITUDE}; riders are sent here.",
+    )
+    lon = serializers.FloatField(
+        min_value=-MAX_LONGITUDE, max_value=MAX_LONGITUDE, help_text="Degrees east, −180 to 180."
+    )
     is_open = serializers.BooleanField(required=False)
+
+    def validate(self, data: dict) -> dict:
+        # A position is one thing: a PATCH moves the restaurant with both, or leaves it.
+        if ("lat" in data) != ("lon" in data):
+            missing = "lon" if "lat" in data else "lat"
+            raise serializers.ValidationError({missing: ["Give lat and lon together."]})
+        return data
 
 
 class MenuItemInputSerializer(serializers.Serializer):
@@ -90,6 +105,8 @@ class RestaurantSerializer(serializers.ModelSerializer):
             "description",
             "cuisine",
             "address",
+            "lat",
+            "lon",
             "is_open",
             "created_at",
             "updated_at",
@@ -108,7 +125,7 @@ class RestaurantDetailSerializer(RestaurantSerializer):
 class MenuRestaurantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Restaurant
-        fields = ["id", "owner_id", "name", "is_open"]
+        fields = ["id", "owner_id", "name", "is_open", "lat", "lon"]
         read_only_fields = fields
 
 

@@ -9,7 +9,7 @@ from catalog.models import Currency, MenuItem, Restaurant
 from food_common.errors import DomainError
 
 MAX_MENU_ITEMS = 200
-RESTAURANT_FIELDS = {"name", "description", "cuisine", "address", "is_open"}
+RESTAURANT_FIELDS = {"name", "description", "cuisine", "address", "lat", "lon", "is_open"}
 MENU_ITEM_FIELDS = {"name", "description", "category", "price", "currency", "is_available"}
 
 
@@ -37,15 +37,19 @@ def restaurant_create(
     name: str,
     cuisine: str,
     address: str,
+    lat: float,
+    lon: float,
     description: str = "",
     is_open: bool = True,
 ) -> Restaurant:
-    """Create a restaurant owned by `owner_id`."""
+    """Create a restaurant owned by `owner_id` at (`lat`, `lon`)."""
     return Restaurant.objects.create(
         owner_id=owner_id,
         name=name,
         cuisine=cuisine,
         address=address,
+        lat=lat,
+        lon=lon,
         description=description,
         is_open=is_open,
     )

@@ -11,6 +11,7 @@ from food_common.tokens import KeysUnavailable, TokenInvalid, get_verifier
 
 ROLE_CUSTOMER = "customer"
 ROLE_RESTAURANT_OWNER = "restaurant_owner"
+ROLE_RIDER = "rider"
 ROLE_ADMIN = "admin"
 
 

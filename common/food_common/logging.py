@@ -1,10 +1,18 @@
-"""JSON logging to stdout: one object per line, with the service name and the request id."""
+"""Logging to stdout, one line per record, with the service name and the request id.
 
+LOG_FORMAT picks the line: `json` (the default: one JSON object, for log collectors) or `console`
+(readable, `make up`).
+"""
+
+import logging
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.json import JsonFormatter
 
 from food_common.request_id import get_request_id
+
+LOG_FORMATS = ("json", "console")
 
 
 class RequestIDFilter:
@@ -18,6 +26,39 @@ class RequestIDFilter:
             record.request_id = get_request_id()
         record.service = self.service
         return True
+
+
+class PeriodicTaskNoiseFilter:
+    """Drop Celery's routine INFO lines about the project's periodic tasks (CELERY_BEAT_SCHEDULE).
+
+    Beat's "Sending due task", a worker's "received" and a "succeeded" that returned nothing
+    (0 or None) come every few seconds while nothing happens (the outbox sweep); a periodic task
+    logs what it did itself, and warnings and errors always pass.
+    """
+
+    LOGGERS = frozenset({"celery.beat", "celery.worker.strategy", "celery.app.trace"})
+
+    def filter(self, record) -> bool:
+        if record.levelno >= logging.WARNING or record.name not in self.LOGGERS:
+            return True
+        data = getattr(record, "data", None)  # a worker's lines: the task in `data`
+        if isinstance(data, dict):
+            task, result = data.get("name"), data.get("return_value", "None")
+        elif isinstance(record.args, tuple) and record.args:  # beat's: (entry, task)
+            task, result = record.args[-1], "None"
+        else:
+            return True
+        return not (task in periodic_tasks() and result in ("0", "None"))
+
+
+def periodic_tasks() -> set[str]:
+    """Return the names of the tasks the project's beat sends."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return set()
+    schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None) or {}
+    return {entry["task"] for entry in schedule.values()}
 
 
 class ServiceJsonFormatter(JsonFormatter):
@@ -35,19 +76,38 @@ class ServiceJsonFormatter(JsonFormatter):
         )
 
 
-def logging_config(service: str, level: str = "INFO") -> dict:
-    """Return a LOGGING dict that writes JSON lines to stdout for `service`."""
+class ConsoleFormatter(logging.Formatter):
+    """Format a record as one readable line: time, level, service, request id, logger: message."""
+
+    def __init__(self):
+        super().__init__(
+            "%(asctime)s.%(msecs)03d %(levelname)-7s %(service)s %(request_id)s %(name)s: "
+            "%(message)s",
+            datefmt="%H:%M:%S",
+        )
+
+
+def logging_config(service: str, level: str = "INFO", log_format: str = "json") -> dict:
+    """Return a LOGGING dict that writes `log_format` lines ("json" or "console") to stdout."""
+    if log_format not in LOG_FORMATS:
+        raise ImproperlyConfigured(f"LOG_FORMAT must be one of {LOG_FORMATS}, not {log_format!r}")
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIDFilter, "service": service}},
-        "formatters": {"json": {"()": ServiceJsonFormatter}},
+        "filters": {
+            "request_id": {"()": RequestIDFilter, "service": service},
+            "periodic_task_noise": {"()": PeriodicTaskNoiseFilter},
+        },
+        "formatters": {
+            "json": {"()": ServiceJsonFormatter},
+            "console": {"()": ConsoleFormatter},
+        },
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stdout",
-                "filters": ["request_id"],
-                "formatter": "json",
+                "filters": ["request_id", "periodic_task_noise"],
+                "formatter": log_format,
             }
         },
         "root": {"handlers": ["stdout"], "level": level},

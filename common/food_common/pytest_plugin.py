@@ -26,6 +26,9 @@ from contextlib import contextmanager
 import pytest
 
 os.environ.setdefault("DEBUG", "1")
+# Live pushes (food_common.live) travel by Redis pub/sub, which ignores database numbers: every
+# test run gets channel names of its own, so runs sharing a Redis server never hear each other.
+os.environ.setdefault("LIVE_CHANNEL_PREFIX", f"test-live-{uuid.uuid4().hex[:8]}")
 
 
 def pytest_configure(config):

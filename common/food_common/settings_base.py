@@ -94,6 +94,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
+# The admins show times to the second (food_common/formats: Django 5 always localizes, so a
+# format module, not settings.DATETIME_FORMAT, sets them).
+FORMAT_MODULE_PATH = ["food_common.formats"]
 APPEND_SLASH = False
 
 # Bodies above this answer 413 JSON (the gateway enforces its own limit first).
@@ -203,7 +206,9 @@ def service_settings(service: str, *, database: str | None) -> dict:
         "SERVICE_NAME": service,
         "ROOT_URLCONF": f"{service}_config.urls",
         "WSGI_APPLICATION": f"{service}_config.wsgi.application",
-        "LOGGING": logging_config(service, env_str("LOG_LEVEL", "INFO")),
+        "LOGGING": logging_config(
+            service, env_str("LOG_LEVEL", "INFO"), env_str("LOG_FORMAT", "json")
+        ),
         # Each project's admin is reached through the gateway at /admin/<service>/, with its
         # static files under /static/<service>/ and cookies of its own, so the admins never mix.
         "STATIC_URL": f"/static/{service}/",
@@ -263,4 +268,31 @@ def event_signing_settings() -> dict:
         ),
         # The key before a rotation: still accepted, never used to sign.
         "EVENT_SIGNING_KEY_PREVIOUS": env_str("EVENT_SIGNING_KEY_PREVIOUS", ""),
+    }
+
+
+def live_updates_settings() -> dict:
+    """Return the channel layer that carries live updates to WebSockets (food_common.live).
+
+    Read by the live-updates server and by the services that push to it. Redis pub/sub: a
+    message reaches the WebSockets open at that moment, and nothing is kept for the others
+    (they catch up from what the pushing service stored when they reconnect). The channels'
+    names carry LIVE_CHANNEL_PREFIX, since pub/sub ignores Redis database numbers: two
+    deployments (or test runs) on one Redis server need different prefixes.
+    """
+    return {
+        "CHANNEL_LAYERS": {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {
+                    "hosts": [
+                        {
+                            "address": env_str("LIVE_REDIS_URL", "") or REDIS_URL,
+                            "socket_connect_timeout": env_float("REDIS_CONNECT_TIMEOUT", 0.5),
+                        }
+                    ],
+                    "prefix": env_str("LIVE_CHANNEL_PREFIX", "food-live"),
+                },
+            }
+        },
     }

@@ -1,6 +1,6 @@
 """Test helpers: a throw-away RSA key pair that signs access tokens the way auth does, a way to
-run calls in parallel threads against the real database, and event envelopes as the contract
-describes them (`envelope()`, `published()`).
+run calls in parallel threads against the real database, event envelopes as the contract
+describes them (`envelope()`, `published()`), and a tour of a service's admin (`admin_tour()`).
 
 Projects use it in unit tests through the pytest plugin `food_common.pytest_plugin`, which points
 `JWT_KEY_RESOLVER` at this key so a service's own tests need no running auth service.
@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import jwt
@@ -142,3 +143,60 @@ def published(event_type: str | None = None) -> list[dict]:
     for each in envelopes:
         get_contract().validate_envelope(each)
     return envelopes
+
+
+@dataclass
+class AdminTour:
+    """What `admin_tour()` saw: the pages it opened, the models shown as records (view only, as
+    "app_label.model_name") and what was wrong."""
+
+    pages: list[str] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def admin_tour(client, service: str) -> AdminTour:
+    """Open the admin of `service` as the staff user logged in on `client` does, and check it.
+
+    Its index, every model's list and the page of each list's first row must answer 200 under
+    the service's header ("Food · <service>"). A model the index offers view only (no add, change
+    or delete) is a record: its add and delete pages must be refused, its list must offer no
+    delete action.
+    """
+    from django.urls import reverse
+
+    tour = AdminTour()
+    header = f"Food · {service}"
+
+    def visit(url: str, status: int = 200):
+        response = client.get(url)
+        tour.pages.append(url)
+        if response.status_code != status:
+            tour.problems.append(f"{url}: {response.status_code}, not {status}")
+        elif status == 200 and header not in response.content.decode():
+            tour.problems.append(f"{url}: no {header!r} header")
+        return response
+
+    index = visit(reverse("admin:index"))
+    for app in index.context["app_list"]:
+        for model in app["models"]:
+            listed = visit(model["admin_url"])
+            changelist = listed.context["cl"]
+            first = changelist.result_list[0] if changelist.result_count else None
+            if first is not None:
+                visit(changelist.url_for_result(first))
+            if any(model["perms"][perm] for perm in ("add", "change", "delete")):
+                continue
+            opts = changelist.opts
+            tour.records.append(f"{opts.app_label}.{opts.model_name}")
+            visit(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"), 403)
+            if first is not None:
+                delete = reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_delete", args=[first.pk]
+                )
+                visit(delete, 403)
+            form = listed.context["action_form"]
+            actions = [name for name, _ in form.fields["action"].choices] if form else []
+            if "delete_selected" in actions:
+                tour.problems.append(f"{model['admin_url']}: a record offers delete_selected")
+    return tour

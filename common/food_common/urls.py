@@ -1,5 +1,7 @@
 """URL patterns every service serves: health, readiness, its admin and its OpenAPI schema."""
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -32,6 +34,20 @@ def admin_site_titles(service: str) -> None:
     admin.site.site_title = f"Food · {service} admin"
     admin.site.index_title = f"{service.capitalize()} administration"
     admin.site.site_url = "/admin/"
+
+
+def admin_page(service: str, model: str, pk=None, **query) -> str:
+    """Return the path of a page of `service`'s admin, for links from one admin to another.
+
+    `model` is "<app label>.<model name>": with `pk` its change page, else its list filtered by
+    `query` (`order_id=7`). Every admin is at /admin/<service>/ (above), so through the gateway
+    (GATEWAY_PROXY_ADMIN) one admin links to another by its path.
+    """
+    app_label, model_name = model.lower().split(".")
+    url = f"/admin/{service}/{app_label}/{model_name}/"
+    if pk is not None:
+        return f"{url}{pk}/change/"
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 def not_found_fallback():

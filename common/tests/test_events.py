@@ -10,12 +10,13 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from django.utils.html import escape
 
 from food_common.events import bus, signing
 from food_common.events.bus import Event, dispatch, publish, relay_pending
 from food_common.events.models import REJECTED, DeadLetter, InboxEntry, OutboxEvent
 from food_common.events.tasks import handle_event, relay_outbox, retry_delay
-from food_common.testing import envelope
+from food_common.testing import admin_tour, envelope
 from tests.conftest import closed_port
 from tests.models import HandledNote
 
@@ -83,6 +84,10 @@ def test_committed_event_is_sent_at_once(client, test_queue, broker_redis):
     assert queue == test_queue
     assert message["headers"]["task"] == "food.events.handle"
     assert message["headers"]["request_id"] == "p-1"
+    # What Celery logs at INFO and Flower shows of its arguments: never the event's data.
+    assert message["headers"]["argsrepr"] == (
+        f"[<event test.happened {event.id} request_id=p-1>, '{test_queue}']"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -338,6 +343,10 @@ def test_admin_replay_sends_the_dead_letter_back_to_its_handler(
     assert message["args"] == [letter.envelope, test_queue, HANDLER]
     # Handled under the request id of its first delivery, not the admin's request.
     assert message["headers"]["request_id"] == letter.envelope["request_id"] == "evt-req-1"
+    assert message["headers"]["argsrepr"] == (
+        f"[<event test.happened {letter.event_id} request_id=evt-req-1>, "
+        f"'{test_queue}', '{HANDLER}']"
+    )
 
     # The queue's worker runs it: this time the fixed handler succeeds.
     eager.conf.task_always_eager = True
@@ -381,9 +390,58 @@ def test_admin_send_now_relays_pending_events(admin_client, test_queue, broker_r
 
 
 @pytest.mark.django_db
-def test_admin_pages_render(admin_client):
-    for model in ("outboxevent", "inboxentry", "deadletter"):
-        assert admin_client.get(f"/admin/common/events/{model}/").status_code == 200
+def test_the_admin_shows_events_as_records(admin_client):
+    event = OutboxEvent.objects.create(
+        type="test.happened",
+        producer="common",
+        data={"text": "hello", "to": {"email": "ann@example.com"}},
+        occurred_at=datetime(2026, 1, 5, 15, 4, 5, tzinfo=UTC),
+    )
+    InboxEntry.objects.create(event_id=event.id, event_type=event.type, handler=HANDLER)
+    DeadLetter.objects.create(
+        event_id=event.id,
+        event_type=event.type,
+        handler=HANDLER,
+        queue="test-q",
+        envelope=event.envelope(),
+        error="RuntimeError: broken",
+        attempts=3,
+    )
+
+    tour = admin_tour(admin_client, "common")
+
+    assert tour.problems == []
+    assert sorted(tour.records) == ["events.deadletter", "events.inboxentry", "events.outboxevent"]
+    assert len(tour.pages) > 9  # index, 3 lists, 3 rows, 3 add and 3 delete pages, users...
+    page = admin_client.get(f"/admin/common/events/outboxevent/{event.pk}/change/")
+    # View only: no form fields, no save button; the data indented; times to the second.
+    assert not page.context["adminform"].form.fields
+    assert 'name="_save"' not in page.content.decode()
+    html = page.content.decode()
+    event.refresh_from_db()  # data as stored (jsonb orders the keys)
+    assert f"<pre>{escape(json.dumps(event.data, indent=2))}</pre>" in html
+    assert "2026-01-05 15:04:05" in html
+
+
+@pytest.mark.django_db
+def test_only_who_may_change_events_may_replay_or_send_them(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("viewer", "v@example.com", "pw", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename="view_deadletter"))
+    client.force_login(staff)
+    url = "/admin/common/events/deadletter/"
+
+    viewer = client.get(url)
+    staff.user_permissions.add(Permission.objects.get(codename="change_deadletter"))
+    operator = client.get(url)
+
+    assert viewer.status_code == operator.status_code == 200
+    assert viewer.context["action_form"] is None
+    assert [name for name, _ in operator.context["action_form"].fields["action"].choices] == [
+        "",
+        "replay",
+    ]
 
 
 def test_retry_delay_doubles_and_caps(settings):

@@ -2,16 +2,25 @@
 
 import json
 import logging
+import re
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from food_common.logging import RequestIDFilter, ServiceJsonFormatter, logging_config
+from food_common.logging import (
+    ConsoleFormatter,
+    PeriodicTaskNoiseFilter,
+    RequestIDFilter,
+    ServiceJsonFormatter,
+    logging_config,
+)
 from food_common.request_id import (
     clean_request_id,
     current_request_id,
     get_request_id,
     task_request_id,
 )
+from food_common.settings_base import outbox_sweep
 
 
 @pytest.fixture
@@ -119,8 +128,67 @@ def test_logging_config_wires_the_filter_and_formatter():
     assert config["root"] == {"handlers": ["stdout"], "level": "WARNING"}
     assert config["filters"]["request_id"]["service"] == "payments"
     handler = config["handlers"]["stdout"]
-    assert handler["filters"] == ["request_id"] and handler["formatter"] == "json"
+    assert handler["filters"] == ["request_id", "periodic_task_noise"]
+    assert handler["formatter"] == "json"  # LOG_FORMAT's default
     assert config["disable_existing_loggers"] is False
+
+
+def test_the_console_line_is_one_readable_line():
+    record = logging.makeLogRecord(
+        {"name": "food.access", "levelname": "INFO", "levelno": 20, "msg": "GET / %s"}
+    )
+    record.args = (200,)
+    token = current_request_id.set("console-1")
+    try:
+        RequestIDFilter("orders").filter(record)
+    finally:
+        current_request_id.reset(token)
+    line = ConsoleFormatter().format(record)
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d\.\d{3} INFO    orders console-1 food.access: GET / 200", line
+    )
+
+
+def test_log_format_picks_the_formatter_and_refuses_another():
+    config = logging_config("orders", "INFO", "console")
+    assert config["handlers"]["stdout"]["formatter"] == "console"
+    assert config["formatters"]["console"]["()"] is ConsoleFormatter
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT"):
+        logging_config("orders", "INFO", "text")
+
+
+def celery_record(logger: str, msg: str, args: tuple, level: int = logging.INFO, **data):
+    """A record as Celery logs it: beat with (entry, task) args, a worker with `data` extra."""
+    record = logging.makeLogRecord({"name": logger, "levelno": level, "msg": msg, "args": args})
+    if data:
+        record.data = data
+    return record
+
+
+def test_celerys_routine_lines_about_periodic_tasks_are_dropped(settings):
+    settings.CELERY_BEAT_SCHEDULE = {"sweep": outbox_sweep("q")}
+    sweep = "food.events.relay_outbox"
+    due = "Scheduler: Sending due task %s (%s)"
+    received = "Task %(name)s[%(id)s] received"
+    succeeded = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+    kept, dropped = [], []
+    for record in [
+        celery_record("celery.beat", due, ("sweep", sweep)),
+        celery_record("celery.worker.strategy", received, (), name=sweep, id="1"),
+        celery_record("celery.app.trace", succeeded, (), name=sweep, return_value="0"),
+        celery_record("celery.beat", due, ("other", "tests.log_a_line")),
+        celery_record("celery.worker.strategy", received, (), name="tests.log_a_line"),
+        celery_record("celery.app.trace", succeeded, (), name=sweep, return_value="3"),
+        celery_record("celery.app.trace", "Task %s raised", (), logging.ERROR, name=sweep),
+        celery_record("tests.tasks", "outbox sweep sent %d event(s)", (0,)),
+    ]:
+        (kept if PeriodicTaskNoiseFilter().filter(record) else dropped).append(record)
+    assert [r.name for r in dropped] == [
+        "celery.beat",
+        "celery.worker.strategy",
+        "celery.app.trace",
+    ]
+    assert len(kept) == 5
 
 
 def test_clean_request_id():

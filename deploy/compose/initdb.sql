@@ -6,4 +6,5 @@ CREATE DATABASE food_auth;
 CREATE DATABASE food_catalog;
 CREATE DATABASE food_orders;
 CREATE DATABASE food_payments;
+CREATE DATABASE food_delivery;
 CREATE DATABASE food_gateway;

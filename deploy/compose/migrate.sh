@@ -5,7 +5,7 @@
 # (AUTH_DATABASE_URL, ...) and is passed to that project as its DATABASE_URL.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-for project in auth catalog orders payments gateway; do
+for project in auth catalog orders payments delivery gateway; do
   var="${project^^}_DATABASE_URL"
   url="${!var:-}"
   if [ -z "$url" ]; then

@@ -1,7 +1,8 @@
 """Which upstream serves a path, and whether the gateway must see a valid token first.
 
 Paths are forwarded unchanged: each service serves its own public prefix (`/auth/...`,
-`/restaurants...`, `/orders...`, `/notifications...`, `/payments...`). Anything else (health,
+`/restaurants...`, `/orders...`, `/notifications...`, `/payments...`, `/riders...`,
+`/deliveries...`). Anything else (health,
 readiness, the merged OpenAPI schema and docs, the gateway's own admin) is the gateway's Django app.
 """
 
@@ -23,8 +24,10 @@ API_PREFIXES = {
     "orders": "orders",
     "notifications": "orders",
     "payments": "payments",
+    "riders": "delivery",
+    "deliveries": "delivery",
 }
-PROJECTS = {"auth", "catalog", "orders", "payments"}
+PROJECTS = {"auth", "catalog", "orders", "payments", "delivery"}
 
 
 @dataclass(frozen=True)

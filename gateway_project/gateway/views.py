@@ -15,7 +15,7 @@ from food_common.http import ServiceClient, UpstreamError
 
 logger = logging.getLogger(__name__)
 
-API_UPSTREAMS = ("auth", "catalog", "orders", "payments")
+API_UPSTREAMS = ("auth", "catalog", "orders", "payments", "delivery")
 SCHEMA_TTL = 60.0
 
 

@@ -24,9 +24,11 @@ UPSTREAMS = {
     "catalog": env_list("CATALOG_SERVICE_URLS", "http://127.0.0.1:4002"),
     "orders": env_list("ORDERS_SERVICE_URLS", "http://127.0.0.1:4003"),
     "payments": env_list("PAYMENTS_SERVICE_URLS", "http://127.0.0.1:4004"),
+    "delivery": env_list("DELIVERY_SERVICE_URLS", "http://127.0.0.1:4005"),
     "flower": env_list("FLOWER_URLS", "http://127.0.0.1:5555"),
-    # Whatever serves live updates over WebSockets: /ws/... is carried there once the token checks.
-    "live": env_list("LIVE_UPDATES_URLS", ""),
+    # What serves live updates over WebSockets (the orders project's `live` process, ws/live):
+    # /ws/... is carried there once the token checks.
+    "live": env_list("LIVE_UPDATES_URLS", "http://127.0.0.1:4006"),
 }
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 1.0)
 # Per-upstream read timeout: <NAME>_READ_TIMEOUT (e.g. PAYMENTS_READ_TIMEOUT=15), else this default.

@@ -1,11 +1,14 @@
 from django.contrib import admin, messages
 
+from food_common.admin import RecordAdmin
 from notifications import services
 from notifications.models import Notification, NotificationStatus
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(RecordAdmin):
+    """The notifications sent (or not): view only; the FAILED ones can be sent again."""
+
     list_display = [
         "recipient_email",
         "event_type",
@@ -21,10 +24,9 @@ class NotificationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["send_again"]
 
-    def has_add_permission(self, request) -> bool:
-        return False  # notifications come from events only
-
-    @admin.action(description="Send the selected FAILED notifications again")
+    @admin.action(
+        description="Send the selected FAILED notifications again", permissions=["operate"]
+    )
     def send_again(self, request, queryset):
         failed = queryset.filter(status=NotificationStatus.FAILED)
         queued = sum(

@@ -1,7 +1,8 @@
-"""Event handlers of the notifications worker: each event becomes a notification to its customer.
+"""Event handlers of the notifications worker: each event becomes a notification to each person it
+concerns (notifications.messages): its customer, and a restaurant's owner or a rider.
 
 Each runs inside the event's inbox transaction (food_common.events.bus.dispatch); it only writes the
-notification, whose sending is queued once that transaction commits.
+notifications, which are pushed and sent once that transaction commits.
 """
 
 from food_common.events.bus import Event, handles
@@ -15,4 +16,17 @@ from notifications import messages, services
 @handles(messages.PAYMENT_FAILED)
 @handles(messages.PAYMENT_REFUNDED)
 def notify_customer(event: Event) -> None:
+    services.notification_create_for_event(event=event)
+
+
+@handles(messages.DELIVERY_OFFERED)
+def notify_rider(event: Event) -> None:
+    services.notification_create_for_event(event=event)
+
+
+@handles(messages.DELIVERY_ASSIGNED)
+@handles(messages.DELIVERY_PICKED_UP)
+@handles(messages.DELIVERY_DELIVERED)
+@handles(messages.DELIVERY_UNASSIGNED)
+def notify_about_delivery(event: Event) -> None:
     services.notification_create_for_event(event=event)

@@ -8,6 +8,9 @@ ONCE_PER_EVENT_RECIPIENT = "notification_once_per_event_recipient"
 
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
+    # Stored and pushed to the recipient's open WebSockets only: the event names no email for them
+    # (a restaurant owner, a rider). Every notification is pushed live too, whatever its channel.
+    LIVE = "live", "Live only"
 
 
 class NotificationStatus(models.TextChoices):
@@ -26,6 +29,12 @@ class Notification(models.Model):
     body = models.TextField()
     event_id = models.UUIDField(help_text="The event this notification reports.")
     event_type = models.CharField(max_length=100)
+    # What live clients are told (notifications.live): the kind of message, its order, its details.
+    kind = models.CharField(
+        max_length=50, blank=True, help_text="order.status, payment, order.new, delivery.offer..."
+    )
+    order_id = models.BigIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
     )
@@ -43,6 +52,8 @@ class Notification(models.Model):
                 fields=["recipient_id", "-created_at", "-id"],
                 name="notification_recipient_idx",
             ),
+            # "The recipient's notifications after id N, in id order": a live client catching up.
+            models.Index(fields=["recipient_id", "id"], name="notification_recipient_id_idx"),
             # The sweep of notifications left unsent (see selectors.notification_ids_left_pending).
             models.Index(
                 fields=["updated_at"],

@@ -1,8 +1,13 @@
 from django.contrib import admin, messages
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
 
+from food_common.authentication import ROLE_ADMIN
+from food_common.urls import admin_page
 from orders import services
-from orders.errors import InvalidTransition
+from orders.errors import InvalidTransition, OrderNotFound
 from orders.models import Order, OrderItem, OrderStatusChange
+from orders.trail import order_links, order_trail
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -45,9 +50,31 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ["status", "restaurant_id", "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["customer_email", "=id"]
-    readonly_fields = [field.name for field in Order._meta.fields]
+    readonly_fields = [*(field.name for field in Order._meta.fields), "elsewhere"]
     inlines = [OrderItemInline, OrderStatusChangeInline]
     actions = ["cancel_orders"]
+
+    @admin.display(description="in the other admins")
+    def elsewhere(self, order: Order) -> str:
+        links = order_links(order)
+        return format_html(
+            '<a href="{}">its restaurant ({})</a> · <a href="{}">its payments</a> · '
+            '<a href="{}">its delivery</a>',
+            links["restaurant"],
+            order.restaurant_id,
+            links["payments"],
+            links["delivery"],
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The order's page, with its trail across services below its history (orders.trail)."""
+        extra_context = extra_context or {}
+        if request.method == "GET" and object_id.isdigit():
+            try:
+                extra_context["trail"] = trail_for_page(order_trail(order_id=int(object_id)))
+            except OrderNotFound:
+                pass  # the admin says the order does not exist
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request) -> bool:
         return False  # orders are placed through the API, priced by the catalog
@@ -69,6 +96,7 @@ class OrderAdmin(admin.ModelAdmin):
                 services.order_cancel(
                     order_id=order.pk,
                     by_user_id=None,
+                    by_role=ROLE_ADMIN,
                     reason=f"Cancelled in the admin by {request.user.get_username()}.",
                 )
                 cancelled += 1
@@ -82,3 +110,30 @@ class OrderAdmin(admin.ModelAdmin):
                 f"Not cancellable in their status: {', '.join(refused)}.",
                 messages.WARNING,
             )
+
+
+def _when(value: str | None) -> str:
+    """Return an ISO time as the trail shows it: to the millisecond, in UTC."""
+    at = parse_datetime(value) if value else None
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if at else "-"
+
+
+def trail_for_page(trail: dict) -> dict:
+    """Return the trail with what its page shows besides: times to the millisecond, and links to
+    the outbox rows of each request id in the admins of the services that published under it."""
+    for row in trail["timeline"]:
+        row["when"] = _when(row["at"])
+    services_of = {}
+    for event in trail["events"]:
+        event["when"] = _when(event["occurred_at"])
+        services_of.setdefault(event["request_id"], []).append(event["service"])
+        for consumer in event["consumers"]:
+            for handled in consumer["handled"]:
+                handled["when"] = _when(handled["handled_at"])
+    for request in trail["requests"]:
+        request["when"] = _when(request["first_at"])
+        request["outbox_urls"] = [
+            (service, admin_page(service, "events.outboxevent", q=request["request_id"]))
+            for service in dict.fromkeys(services_of.get(request["request_id"], ()))
+        ]
+    return trail

@@ -11,7 +11,7 @@ from food_common.idempotency import HEADER as IDEMPOTENCY_HEADER
 from food_common.idempotency import MAX_KEY_LENGTH, idempotency_key_from
 from food_common.schema import error_responses
 from food_common.serializers import page_response, validated
-from orders import selectors, services
+from orders import selectors, services, trail
 from orders.serializers import (
     OrderCancelInputSerializer,
     OrderDetailSerializer,
@@ -21,6 +21,7 @@ from orders.serializers import (
     OrderPlaceInputSerializer,
     OrderSerializer,
     OrderStatusInputSerializer,
+    OrderTrailSerializer,
     OrderTransitionErrorSerializer,
 )
 
@@ -51,7 +52,8 @@ INVALID_TRANSITION = OpenApiResponse(
 
 def _detail(request, order_id: int) -> Response:
     order = selectors.order_get(user=request.user, order_id=order_id)
-    return Response(OrderDetailSerializer(order).data)
+    position = selectors.order_rider_position(order=order, token=request.auth)
+    return Response(OrderDetailSerializer(order, context={"rider_position": position}).data)
 
 
 class OrderListApi(APIView):
@@ -84,7 +86,9 @@ class OrderListApi(APIView):
             "order when an `Idempotency-Key` request is repeated. 400 names the wrong field or "
             'line (`errors.items` is keyed by the line\'s index: `{"items": {"2": {"menu_item_id": '
             "[...]}}}`), with code `restaurant_not_found`, `restaurant_closed`, "
-            "`menu_items_invalid` (unknown, unavailable, or another currency), "
+            "`restaurant_without_position` (a restaurant created before restaurants had positions: "
+            "no rider could find it), `menu_items_invalid` (unknown, unavailable, or another "
+            "currency), "
             "`idempotency_key_invalid` or `invalid`. 503 when the catalog cannot be reached (no "
             "order is created)."
         ),
@@ -108,6 +112,8 @@ class OrderListApi(APIView):
             restaurant_id=data["restaurant_id"],
             items=data["items"],
             delivery_address=data["delivery_address"],
+            delivery_lat=data["delivery_lat"],
+            delivery_lon=data["delivery_lon"],
             idempotency_key=idempotency_key,
             token=request.auth,
         )
@@ -119,8 +125,14 @@ class OrderListApi(APIView):
 class OrderDetailApi(APIView):
     @extend_schema(
         operation_id="orders_retrieve",
-        summary="One order with its items and status history",
-        description="Its customer, its restaurant's owner and admins; anyone else gets 404.",
+        summary="One order with its items, status history and delivery",
+        description=(
+            "Its customer, its restaurant's owner and admins; anyone else gets 404. `delivery` is "
+            "null until the order is READY and the delivery service opened one; then its status "
+            "and rider as its events told, and the rider's last position read from the delivery "
+            "service with the caller's token (null when it does not answer: the order is shown "
+            "all the same)."
+        ),
         responses={200: OrderDetailSerializer, **_errors(401, 404)},
     )
     def get(self, request, order_id: int):
@@ -133,8 +145,11 @@ class OrderCancelApi(APIView):
         summary="Cancel an order (its customer, its restaurant's owner, admins)",
         description=(
             "Allowed while the order is PLACED, PAYMENT_FAILED, PAID or ACCEPTED (so a customer "
-            "can cancel until the kitchen starts PREPARING); a paid order is then refunded by the "
-            "payments service (`order.cancelled` with `was_paid`). Anyone else gets 404."
+            "can cancel until the kitchen starts PREPARING); when it is READY, only to its "
+            "restaurant's owner and admins (its rider, if one has it, is freed), and once the "
+            "rider picked it up (OUT_FOR_DELIVERY) only to admins: anyone else gets 409 "
+            "`invalid_transition`. A paid order is then refunded by the payments service "
+            "(`order.cancelled` with `was_paid`). Anyone who may not see the order gets 404."
         ),
         request=OrderCancelInputSerializer,
         responses={
@@ -146,7 +161,12 @@ class OrderCancelApi(APIView):
     def post(self, request, order_id: int):
         selectors.order_check_visible(user=request.user, order_id=order_id)
         data = validated(OrderCancelInputSerializer, request.data)
-        services.order_cancel(order_id=order_id, by_user_id=request.user.id, reason=data["reason"])
+        services.order_cancel(
+            order_id=order_id,
+            by_user_id=request.user.id,
+            by_role=request.user.role,
+            reason=data["reason"],
+        )
         return _detail(request, order_id)
 
 
@@ -157,8 +177,10 @@ class OrderStatusApi(APIView):
         operation_id="orders_status",
         summary="Move an order to its next kitchen status (its restaurant's owner, admins)",
         description=(
-            "PAID → ACCEPTED → PREPARING → READY → DELIVERED, one step at a time; any other move "
-            "is 409 `invalid_transition`. Customers get 403; owners of other restaurants 404."
+            "PAID → ACCEPTED → PREPARING → READY, one step at a time; any other move is 409 "
+            "`invalid_transition`. READY publishes `order.ready`, which opens the order's delivery; "
+            "the rider's pickup and hand-over move it on to OUT_FOR_DELIVERY and DELIVERED (a "
+            "`status` of DELIVERED is a 400). Customers get 403; owners of other restaurants 404."
         ),
         request=OrderStatusInputSerializer,
         responses={
@@ -174,3 +196,25 @@ class OrderStatusApi(APIView):
             order_id=order_id, to_status=data["status"], by_user_id=request.user.id
         )
         return _detail(request, order_id)
+
+
+class OrderTrailApi(APIView):
+    permission_classes = [IsAuthenticated, HasRole.of(ROLE_ADMIN)]
+
+    @extend_schema(
+        operation_id="orders_trail",
+        summary="An order's whole story across services (admins)",
+        description=(
+            "Every event about the order from every service (orders, payments, delivery) with its "
+            "request id, send attempts and its consumers as the event contract lists them "
+            "(handled when and by which handler, dead-lettered, or still waiting, with the "
+            "task's page in Flower); one timeline, oldest first, of those events and of each "
+            "service's records (status history, notifications, payments and refunds, the "
+            "delivery); the request ids it happened under; and `problems`, what looks stuck now. "
+            "A service that does not answer leaves its part out, named in `unavailable`. The "
+            "order's admin page shows the same. Customers and restaurant owners get 403."
+        ),
+        responses={200: OrderTrailSerializer, **_errors(401, 403, 404)},
+    )
+    def get(self, request, order_id: int):
+        return Response(trail.order_trail(order_id=order_id))

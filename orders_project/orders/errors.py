@@ -9,6 +9,7 @@ from food_common.errors import BadGateway, Conflict, DomainError, NotFound
 class OrderErrorCode:
     RESTAURANT_NOT_FOUND = "restaurant_not_found"
     RESTAURANT_CLOSED = "restaurant_closed"
+    RESTAURANT_WITHOUT_POSITION = "restaurant_without_position"
     MENU_ITEMS_INVALID = "menu_items_invalid"
     INVALID_TRANSITION = "invalid_transition"
 

@@ -12,6 +12,7 @@ from orders.models import Order, OrderItem
 ORDER_CREATED = "order.created"
 ORDER_STATUS_CHANGED = "order.status_changed"
 ORDER_CANCELLED = "order.cancelled"
+ORDER_READY = "order.ready"
 
 
 def order_created(order: Order, items: Iterable[OrderItem]) -> dict:
@@ -47,6 +48,19 @@ def order_cancelled(order: Order, *, was_paid: bool, reason: str) -> dict:
         "total": str(order.total),
         "currency": order.currency,
         "reason": reason,
+    }
+
+
+def order_ready(order: Order) -> dict:
+    """Return the data of `order.ready`: where a rider picks the order up and where it goes."""
+    return {
+        **_subject(order),
+        "pickup": {"lat": order.pickup_lat, "lon": order.pickup_lon},
+        "dropoff": {
+            "lat": order.delivery_lat,
+            "lon": order.delivery_lon,
+            "address": order.delivery_address,
+        },
     }
 
 

@@ -2,7 +2,8 @@
 
 Users and restaurants live in other services: orders keep their ids (and the customer's email from
 the access token), never a foreign key. The status only changes through `orders.services`, which
-follows `orders.state_machine`.
+follows `orders.state_machine`. An order's delivery lives in the delivery service: the order keeps
+what its events told (the delivery's id and progress, the rider's name and vehicle).
 """
 
 from django.db import models
@@ -16,13 +17,49 @@ class OrderStatus(models.TextChoices):
     ACCEPTED = "ACCEPTED"
     PREPARING = "PREPARING"
     READY = "READY"
+    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
     DELIVERED = "DELIVERED"
     CANCELLED = "CANCELLED"
     REFUNDED = "REFUNDED"
 
 
+class DeliveryProgress(models.TextChoices):
+    """How far the order's delivery got, as the delivery service's events told it."""
+
+    UNASSIGNED = "UNASSIGNED"  # nobody took it in time: an admin assigns a rider by hand
+    ASSIGNED = "ASSIGNED"
+    PICKED_UP = "PICKED_UP"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+
+
+# Positions: the range the delivery service's Redis GEO index takes.
+MAX_LATITUDE = 85.05112878
+MAX_LONGITUDE = 180.0
+
+
 def _money(max_digits: int = 12, **kwargs) -> models.DecimalField:
     return models.DecimalField(max_digits=max_digits, decimal_places=2, **kwargs)
+
+
+def _position_check(prefix: str) -> models.CheckConstraint:
+    """Both coordinates of a position or neither, and in range (a NULL passes a CHECK, hence
+    the explicit "not null")."""
+    lat, lon = f"{prefix}_lat", f"{prefix}_lon"
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{lat}__isnull": True, f"{lon}__isnull": True})
+        | models.Q(
+            **{
+                f"{lat}__isnull": False,
+                f"{lon}__isnull": False,
+                f"{lat}__gte": -MAX_LATITUDE,
+                f"{lat}__lte": MAX_LATITUDE,
+                f"{lon}__gte": -MAX_LONGITUDE,
+                f"{lon}__lte": MAX_LONGITUDE,
+            }
+        ),
+        name=f"order_{prefix}_position_both_or_none_in_range",
+    )
 
 
 class Order(models.Model):
@@ -33,6 +70,16 @@ class Order(models.Model):
         help_text="Id of the restaurant's owner when the order was placed."
     )
     delivery_address = models.CharField(max_length=500)
+    # Required at placement; NULL only on orders placed before orders had positions (no delivery
+    # is opened for them: orders.transitions).
+    delivery_lat = models.FloatField(null=True, blank=True, help_text="Where to: degrees north.")
+    delivery_lon = models.FloatField(null=True, blank=True, help_text="Where to: degrees east.")
+    pickup_lat = models.FloatField(
+        null=True, blank=True, help_text="The restaurant's position at placement: degrees north."
+    )
+    pickup_lon = models.FloatField(
+        null=True, blank=True, help_text="The restaurant's position at placement: degrees east."
+    )
     status = models.CharField(
         max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED
     )
@@ -47,6 +94,19 @@ class Order(models.Model):
     refund_pending = models.BooleanField(
         default=False,
         help_text="Cancelled after it was paid, and the refund has not been confirmed yet.",
+    )
+    delivery_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Id of the order's delivery in the delivery service."
+    )
+    delivery_progress = models.CharField(
+        max_length=20,
+        choices=DeliveryProgress.choices,
+        blank=True,
+        help_text="How far the delivery got, from its events; empty until the first one.",
+    )
+    rider_name = models.CharField(max_length=200, blank=True)
+    rider_vehicle_type = models.CharField(
+        max_length=20, blank=True, help_text="As the delivery service names it (bicycle, ...)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -80,6 +140,8 @@ class Order(models.Model):
                 | models.Q(idempotency_key__isnull=False, request_fingerprint__isnull=False),
                 name="order_idempotency_key_has_fingerprint",
             ),
+            _position_check("delivery"),
+            _position_check("pickup"),
         ]
 
     def __str__(self) -> str:

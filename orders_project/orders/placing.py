@@ -32,11 +32,16 @@ def order_place(
     restaurant_id: int,
     items: Sequence[Mapping],
     delivery_address: str,
+    delivery_lat: float,
+    delivery_lon: float,
     idempotency_key: str | None = None,
     token: str | None = None,
     catalog: clients.Catalog | None = None,
 ) -> tuple[Order, bool]:
     """Price `items` ({menu_item_id, quantity}) with the catalog and place the order.
+
+    The order is delivered to `delivery_address`, at (`delivery_lat`, `delivery_lon`), and picked
+    up at the restaurant's position as the catalog gives it now.
 
     Return (order, True) for a new order; (the first order, False) when `idempotency_key` was
     already used by this customer with the same request. Not atomic itself on purpose: the
@@ -51,6 +56,8 @@ def order_place(
                 "restaurant_id": restaurant_id,
                 "items": [{"menu_item_id": x.menu_item_id, "quantity": x.quantity} for x in lines],
                 "delivery_address": delivery_address,
+                "delivery_lat": delivery_lat,
+                "delivery_lon": delivery_lon,
             }
         )
         existing = _order_by_key(customer_id=customer_id, idempotency_key=idempotency_key)
@@ -68,6 +75,7 @@ def order_place(
         customer_email=customer_email,
         restaurant_id=restaurant_id,
         delivery_address=delivery_address,
+        delivery_position=clients.Point(delivery_lat, delivery_lon),
         priced=priced,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
@@ -114,6 +122,7 @@ def _order_record(
     customer_email: str,
     restaurant_id: int,
     delivery_address: str,
+    delivery_position: clients.Point,
     priced: PricedOrder,
     idempotency_key: str | None,
     fingerprint: str | None,
@@ -124,6 +133,10 @@ def _order_record(
         restaurant_id=restaurant_id,
         restaurant_owner_id=priced.restaurant_owner_id,
         delivery_address=delivery_address,
+        delivery_lat=delivery_position.lat,
+        delivery_lon=delivery_position.lon,
+        pickup_lat=priced.pickup.lat,
+        pickup_lon=priced.pickup.lon,
         status=OrderStatus.PLACED,
         subtotal=priced.subtotal,
         total=priced.total,

@@ -1,9 +1,9 @@
 """Pricing an order: the catalog's prices for its lines, at the moment it is placed.
 
 One catalog call, made by the placing code before its transaction opens; the catalog's answer is
-read by the adapter (`orders.clients`). The rules here are the order's own: the restaurant is open,
-every item is on its menu and available, one currency per order, prices rounded to cents, and the
-total is the subtotal (no fees yet).
+read by the adapter (`orders.clients`). The rules here are the order's own: the restaurant is open
+and has a position (where a rider picks the order up), every item is on its menu and available, one
+currency per order, prices rounded to cents, and the total is the subtotal (no fees yet).
 """
 
 import logging
@@ -41,6 +41,7 @@ class PricedOrder:
     restaurant_owner_id: int
     currency: str
     lines: list[PricedLine]
+    pickup: clients.Point  # the restaurant's position
 
     @property
     def subtotal(self) -> Decimal:
@@ -69,6 +70,16 @@ def order_price(
             {"restaurant_id": [f"Restaurant {restaurant_id} is closed and takes no orders now."]},
             detail="The restaurant is closed.",
             code=OrderErrorCode.RESTAURANT_CLOSED,
+        )
+    if offer.restaurant_position is None:
+        raise OrderRejected(
+            {
+                "restaurant_id": [
+                    f"Restaurant {restaurant_id} has no position, so no rider can find it."
+                ]
+            },
+            detail="The restaurant has no position yet and takes no orders.",
+            code=OrderErrorCode.RESTAURANT_WITHOUT_POSITION,
         )
     errors: dict[str, dict] = {}
     currency = None
@@ -106,7 +117,10 @@ def order_price(
             code=OrderErrorCode.MENU_ITEMS_INVALID,
         )
     return PricedOrder(
-        restaurant_owner_id=offer.restaurant_owner_id, currency=currency, lines=priced
+        restaurant_owner_id=offer.restaurant_owner_id,
+        currency=currency,
+        lines=priced,
+        pickup=offer.restaurant_position,
     )
 
 

@@ -1,10 +1,17 @@
-"""Reads of orders: who sees which orders, and the list and detail queries (no N+1)."""
+"""Reads of orders: who sees which orders, the list and detail queries (no N+1), and where the
+rider of an order is (one call to the delivery service)."""
+
+import logging
 
 from django.db.models import QuerySet
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, ROLE_RESTAURANT_OWNER
+from food_common.http import UpstreamError
+from orders import clients
 from orders.errors import OrderNotFound
-from orders.models import Order
+from orders.models import DeliveryProgress, Order
+
+logger = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1
 
@@ -50,3 +57,25 @@ def order_get(*, user, order_id: int) -> Order:
     if order is None:
         raise OrderNotFound()
     return order
+
+
+def order_rider_position(*, order: Order, token: str | None) -> clients.RiderPosition | None:
+    """Return where the order's rider was last seen, asking the delivery service with `token`.
+
+    Only while a rider has the delivery (ASSIGNED, PICKED_UP, as its events told); None otherwise,
+    and None when the delivery service does not answer or answers what cannot be used: the
+    order's read never fails for it.
+    """
+    if order.delivery_id is None or order.delivery_progress not in (
+        DeliveryProgress.ASSIGNED,
+        DeliveryProgress.PICKED_UP,
+    ):
+        return None
+    delivery = clients.delivery_client()
+    if delivery is None:
+        return None
+    try:
+        return delivery.rider_position(delivery_id=order.delivery_id, token=token)
+    except (UpstreamError, clients.DeliveryBadAnswer) as exc:
+        logger.warning("rider position of order %s unavailable: %s", order.pk, exc)
+        return None

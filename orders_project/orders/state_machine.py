@@ -1,8 +1,9 @@
 """The one table of allowed order status transitions (see "Order statuses" in the design).
 
-    PLACED → PAID → ACCEPTED → PREPARING → READY → DELIVERED
+    PLACED → PAID → ACCEPTED → PREPARING → READY → OUT_FOR_DELIVERY → DELIVERED
     PLACED → PAYMENT_FAILED → PAID (a retried payment)
-    PLACED | PAYMENT_FAILED | PAID | ACCEPTED → CANCELLED → REFUNDED (once a paid order is refunded)
+    PLACED | PAYMENT_FAILED | PAID | ACCEPTED | READY | OUT_FOR_DELIVERY → CANCELLED
+    CANCELLED → REFUNDED (once a paid order is refunded)
     any other status → REFUNDED (its payment was refunded without a cancellation: an admin's
                        refund, in the payments admin or API)
 
@@ -12,11 +13,16 @@ CANCELLED → REFUNDED; an admin's refund of a PAID order must not leave it PAID
 would still accept it). From PLACED or PAYMENT_FAILED it covers a refund whose event arrives before
 the payment's own `payment.succeeded`, which then changes nothing.
 
+The kitchen's steps end at READY; the rider's delivery events move the order on
+(`delivery.picked_up` to OUT_FOR_DELIVERY, `delivery.delivered` to DELIVERED). An order READY or
+OUT_FOR_DELIVERY may be cancelled only by some (`orders.transitions.CANCEL_ONLY_BY`): PREPARING
+not at all, as before.
+
 An order is payable while it may move to PAID: the order API's `payable` says so, and the payments
 service reads that flag instead of keeping its own list of statuses.
 
-Who may ask for which transition (customer, owner, payment events) is decided in
-`orders.transitions` and `orders.payment_outcomes`.
+Who may ask for which transition (customer, owner, payment and delivery events) is decided in
+`orders.transitions`, `orders.payment_outcomes` and `orders.delivery_outcomes`.
 """
 
 from orders.errors import InvalidTransition
@@ -30,14 +36,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.PAID: frozenset({S.ACCEPTED, S.CANCELLED, S.REFUNDED}),
     S.ACCEPTED: frozenset({S.PREPARING, S.CANCELLED, S.REFUNDED}),
     S.PREPARING: frozenset({S.READY, S.REFUNDED}),
-    S.READY: frozenset({S.DELIVERED, S.REFUNDED}),
+    S.READY: frozenset({S.OUT_FOR_DELIVERY, S.CANCELLED, S.REFUNDED}),
+    S.OUT_FOR_DELIVERY: frozenset({S.DELIVERED, S.CANCELLED, S.REFUNDED}),
     S.DELIVERED: frozenset({S.REFUNDED}),
     S.CANCELLED: frozenset({S.REFUNDED}),
     S.REFUNDED: frozenset(),
 }
 
 # A cancelled order was paid if it was cancelled from one of these.
-PAID_STATUSES = frozenset({S.PAID, S.ACCEPTED, S.PREPARING, S.READY, S.DELIVERED})
+PAID_STATUSES = frozenset(
+    {S.PAID, S.ACCEPTED, S.PREPARING, S.READY, S.OUT_FOR_DELIVERY, S.DELIVERED}
+)
 
 
 def can_transition(from_status: str, to_status: str) -> bool:

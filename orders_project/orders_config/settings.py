@@ -1,5 +1,7 @@
 """Settings of the orders service: orders, their state machine, and the notifications app."""
 
+from pathlib import Path
+
 from food_common.env import env_bool, env_int, env_list, env_str
 from food_common.settings_base import *  # noqa: F403
 from food_common.settings_base import (
@@ -7,12 +9,17 @@ from food_common.settings_base import (
     READY_CHECKS_WITH_BROKER,
     beat_entry,
     event_signing_settings,
+    live_updates_settings,
     outbox_sweep,
     service_settings,
 )
 
 globals().update(service_settings("orders", database="food_orders"))
 globals().update(event_signing_settings())  # it publishes and consumes events
+# Notifications are pushed to their recipients' WebSockets, served by this project's ASGI
+# application (orders_config/asgi.py, the `live` process: bin/serve live).
+globals().update(live_updates_settings())
+ASGI_APPLICATION = "orders_config.asgi.application"
 
 INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "orders", "notifications"]
 
@@ -29,11 +36,19 @@ CELERY_BEAT_SCHEDULE = {
 
 # The catalog prices orders (one HTTP call per order placement).
 CATALOG_SERVICE_URLS = env_list("CATALOG_SERVICE_URLS", "http://127.0.0.1:4002")
+# An order's trail (orders.trail) asks payments and delivery for their parts, and an order's
+# detail asks delivery where its rider is (an empty list: that service is not deployed; the trail
+# says its part is missing).
+PAYMENTS_SERVICE_URLS = env_list("PAYMENTS_SERVICE_URLS", "http://127.0.0.1:4004")
+DELIVERY_SERVICE_URLS = env_list("DELIVERY_SERVICE_URLS", "http://127.0.0.1:4005")
 
-# Notifications go out through Django's email backend: the console locally, a file in tests, SMTP
-# in production (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST...).
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", "var/mail")
+# Notifications go out through Django's email backend: locally one file per message in var/mail/
+# of the repository (`cat var/mail/*`), SMTP in production
+# (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST...).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", "") or str(
+    Path(__file__).resolve().parents[2] / "var" / "mail"
+)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

@@ -1,8 +1,11 @@
 """Admin of payments: read-only records (money only moves through the services), and refunds."""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
+from food_common.admin import RecordAdmin, pretty_json
 from food_common.errors import DomainError
+from food_common.urls import admin_page
 from payments import services
 from payments.models import IdempotencyRecord, Payment, Refund
 
@@ -19,7 +22,7 @@ class RefundInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(RecordAdmin):
     list_display = [
         "id",
         "order_id",
@@ -38,6 +41,7 @@ class PaymentAdmin(admin.ModelAdmin):
     # the events. The refund action goes through the same service as the API.
     readonly_fields = [
         "order_id",
+        "order",
         "customer_id",
         "customer_email",
         "amount",
@@ -54,15 +58,21 @@ class PaymentAdmin(admin.ModelAdmin):
     inlines = [RefundInline]
     actions = ["refund"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    @admin.display(description="the order")
+    def order(self, payment: Payment) -> str:
+        """Its order's page in the orders admin, with the order's trail across services."""
+        return format_html(
+            '<a href="{}">order {} and its trail</a>',
+            admin_page("orders", "orders.order", payment.order_id),
+            payment.order_id,
+        )
 
     # payment.refunded then moves each order to REFUNDED, a paid one too (its restaurant can no
     # longer accept it).
-    @admin.action(description="Refund the selected payments in full (their orders: REFUNDED)")
+    @admin.action(
+        description="Refund the selected payments in full (their orders: REFUNDED)",
+        permissions=["operate"],
+    )
     def refund(self, request, queryset):
         refunded = 0
         for payment in queryset:
@@ -80,17 +90,16 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin):
+class IdempotencyRecordAdmin(RecordAdmin):
     list_display = ["key", "customer_id", "status", "response_status", "created_at"]
     list_filter = ["status", "response_status"]
     search_fields = ["=key", "=customer_id"]
-    readonly_fields = [f.name for f in IdempotencyRecord._meta.fields]
+    fields = [
+        f.name if f.name != "response_body" else "response_json"
+        for f in IdempotencyRecord._meta.fields
+    ]
+    readonly_fields = fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    @admin.display(description="response body")
+    def response_json(self, record: IdempotencyRecord) -> str:
+        return pretty_json(record.response_body)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from food_common.authentication import ROLE_ADMIN, ROLE_CUSTOMER, HasRole
+from food_common.events.trail import TrailPartView
 from food_common.idempotency import HEADER as IDEMPOTENCY_HEADER
 from food_common.idempotency import REPLAYED_HEADER, idempotency_key_from, request_fingerprint
 from food_common.serializers import page_response, validated
@@ -229,3 +230,10 @@ class PaymentRefundApi(APIView):
 def _as_json(data):
     """Return `data` as the JSON the client received (what a replay must send back)."""
     return json.loads(JSONRenderer().render(data))
+
+
+class OrderTrailPartApi(TrailPartView):
+    """The payments part of an order's trail, for the orders service (internal, signed)."""
+
+    def part(self, *, event_ids, order_id: int) -> dict:
+        return selectors.order_trail_part(order_id=order_id, event_ids=event_ids)

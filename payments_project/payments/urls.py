@@ -9,4 +9,10 @@ urlpatterns = [
     path(
         "payments/<int:payment_id>/refund", apis.PaymentRefundApi.as_view(), name="payments-refund"
     ),
+    # For the orders service only (the gateway never forwards /internal/): food_common.events.trail
+    path(
+        "internal/orders/<int:order_id>/trail",
+        apis.OrderTrailPartApi.as_view(),
+        name="internal-order-trail",
+    ),
 ]

@@ -32,15 +32,22 @@ def test_register_creates_a_customer(api_client):
     assert User.objects.get(pk=body["id"]).check_password(PASSWORD)
 
 
-def test_register_a_restaurant_owner(api_client):
+@pytest.mark.parametrize("role", ["restaurant_owner", "rider"])
+def test_register_a_restaurant_owner_or_a_rider(api_client, role):
     response = api_client.post(
         "/auth/register",
-        {"email": "owner@example.com", "password": PASSWORD, "role": "restaurant_owner"},
+        {"email": "someone@example.com", "password": PASSWORD, "role": role},
         format="json",
     )
 
     assert response.status_code == 201
-    assert response.json()["role"] == "restaurant_owner"
+    assert response.json()["role"] == role
+    # and the access token names the role, which is what every other service reads
+    login = api_client.post(
+        "/auth/login", {"email": "someone@example.com", "password": PASSWORD}, format="json"
+    )
+    access = jwt.decode(login.json()["access"], options={"verify_signature": False})
+    assert access["role"] == role
 
 
 def test_register_duplicate_email_is_400(api_client, user):

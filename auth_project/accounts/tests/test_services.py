@@ -24,6 +24,13 @@ def test_user_register_refuses_an_email_that_differs_only_in_case():
         user_register(email="ANN@example.com", password=PASSWORD)
 
 
+@pytest.mark.parametrize("role", [User.Role.RESTAURANT_OWNER, User.Role.RIDER])
+def test_user_register_lets_owners_and_riders_sign_themselves_up(role):
+    user = user_register(email="ann@example.com", password=PASSWORD, role=role)
+
+    assert (user.role, user.is_staff, user.is_superuser) == (role, False, False)
+
+
 def test_user_register_refuses_admin_role():
     with pytest.raises(RoleNotAllowed):
         user_register(email="ann@example.com", password=PASSWORD, role=User.Role.ADMIN)

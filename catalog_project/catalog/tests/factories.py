@@ -18,6 +18,8 @@ class RestaurantFactory(DjangoModelFactory):
     description = "Fresh food, delivered."
     cuisine = Cuisine.ITALIAN
     address = factory.Sequence(lambda n: f"{n} Main St")
+    lat = 52.5219
+    lon = 13.4132
     is_open = True
 
 

@@ -22,6 +22,8 @@ def admin_form(restaurant: Restaurant, **changes) -> dict:
         "description": restaurant.description,
         "cuisine": restaurant.cuisine,
         "address": restaurant.address,
+        "lat": restaurant.lat,
+        "lon": restaurant.lon,
         "is_open": "on" if restaurant.is_open else "",
         **ADMIN_INLINE,
     }
@@ -50,6 +52,8 @@ def admin_write(admin_client, write: str, restaurant: Restaurant):
             "name": "AAA Admin Made",
             "cuisine": "greek",
             "address": "1 Rd",
+            "lat": "52.5",
+            "lon": "13.4",
             **ADMIN_INLINE,
             "menu_items-TOTAL_FORMS": "1",
             "menu_items-0-name": "Souvlaki",
@@ -110,3 +114,18 @@ def test_admin_writes_are_visible_on_the_next_read(api_client, admin_client, wri
 
     assert response.status_code == 302, response.context and response.context.get("errors")
     assert fresh(api_client, restaurant.id) != before
+
+
+@pytest.mark.django_db
+def test_a_restaurant_saved_in_the_admin_has_a_position(admin_client):
+    restaurant = RestaurantFactory()
+    change_url = f"/admin/catalog/catalog/restaurant/{restaurant.id}/change/"
+
+    cleared = admin_client.post(change_url, admin_form(restaurant, lat="", lon=""))
+    out_of_range = admin_client.post(change_url, admin_form(restaurant, lat="91"))
+
+    assert cleared.status_code == out_of_range.status_code == 200  # the form again, with errors
+    assert set(cleared.context["adminform"].form.errors) == {"lat", "lon"}
+    assert "__all__" in out_of_range.context["adminform"].form.errors  # the range constraint
+    restaurant.refresh_from_db()
+    assert (restaurant.lat, restaurant.lon) == (52.5219, 13.4132)

@@ -100,7 +100,13 @@ def test_the_token_api_works_from_a_locked_out_address(staff, owner):
 
     response = owner.post(
         "/restaurants",
-        {"name": "Still Open", "cuisine": "indian", "address": "1 High St"},
+        {
+            "name": "Still Open",
+            "cuisine": "indian",
+            "address": "1 High St",
+            "lat": 52.5,
+            "lon": 13.4,
+        },
         format="json",
         REMOTE_ADDR="127.0.0.1",
         HTTP_X_FORWARDED_FOR=CLIENT,

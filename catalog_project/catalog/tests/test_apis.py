@@ -48,7 +48,14 @@ def test_list_filters_by_search_cuisine_and_is_open(api_client):
 def test_create_makes_the_caller_the_owner(owner):
     response = owner.post(
         "/restaurants",
-        {"name": "Curry House", "cuisine": "indian", "address": "1 High St", "owner_id": 999},
+        {
+            "name": "Curry House",
+            "cuisine": "indian",
+            "address": "1 High St",
+            "lat": 52.5,
+            "lon": 13.4,
+            "owner_id": 999,
+        },
         format="json",
     )
 
@@ -56,12 +63,16 @@ def test_create_makes_the_caller_the_owner(owner):
     body = response.json()
     assert body["owner_id"] == OWNER
     assert body["is_open"] is True
-    assert Restaurant.objects.get(pk=body["id"]).owner_id == OWNER
+    assert (body["lat"], body["lon"]) == (52.5, 13.4)
+    restaurant = Restaurant.objects.get(pk=body["id"])
+    assert (restaurant.owner_id, restaurant.lat, restaurant.lon) == (OWNER, 52.5, 13.4)
 
 
 def test_admin_creating_a_restaurant_becomes_its_owner(admin):
     response = admin.post(
-        "/restaurants", {"name": "HQ", "cuisine": "other", "address": "1 Admin Way"}, format="json"
+        "/restaurants",
+        {"name": "HQ", "cuisine": "other", "address": "1 Admin Way", "lat": 0, "lon": 0},
+        format="json",
     )
     assert response.status_code == 201
     assert response.json()["owner_id"] == ADMIN
@@ -84,6 +95,31 @@ def test_detail_carries_the_whole_menu_and_is_open(api_client):
     ]
     assert body["menu"][1]["price"] == "4.50"
     assert body["menu"][1]["currency"] == "EUR"
+
+
+def test_reads_show_the_restaurants_position(api_client):
+    restaurant = RestaurantFactory(lat=52.5219, lon=13.4132)
+
+    listed = api_client.get("/restaurants").json()["results"][0]
+    detail = api_client.get(f"/restaurants/{restaurant.id}").json()
+
+    assert (listed["lat"], listed["lon"]) == (52.5219, 13.4132)
+    assert (detail["lat"], detail["lon"]) == (52.5219, 13.4132)
+
+
+@pytest.mark.django_db(transaction=True)  # the cache is invalidated when the write commits
+def test_owner_moves_a_restaurant_and_the_cached_detail_follows(owner, api_client):
+    restaurant = RestaurantFactory(lat=None, lon=None)  # created before restaurants had positions
+    before = api_client.get(f"/restaurants/{restaurant.id}").json()
+
+    patched = owner.patch(
+        f"/restaurants/{restaurant.id}", {"lat": "48.8566", "lon": 2.3522}, format="json"
+    )
+
+    assert (before["lat"], before["lon"]) == (None, None)
+    assert patched.status_code == 200, patched.json()
+    after = api_client.get(f"/restaurants/{restaurant.id}").json()
+    assert (after["lat"], after["lon"]) == (48.8566, 2.3522)
 
 
 def test_owner_updates_and_deletes_a_restaurant(owner):
@@ -125,7 +161,7 @@ def test_menu_item_lifecycle(owner, api_client):
 
 
 def test_bulk_menu_read_returns_only_the_asked_items_unpaginated(api_client):
-    restaurant = RestaurantFactory(is_open=True)
+    restaurant = RestaurantFactory(is_open=True, lat=52.5219, lon=13.4132)
     items = MenuItemFactory.create_batch(30, restaurant=restaurant)
     foreign = MenuItemFactory()
     wanted = [item.id for item in items[:25]]
@@ -141,6 +177,8 @@ def test_bulk_menu_read_returns_only_the_asked_items_unpaginated(api_client):
         "owner_id": restaurant.owner_id,
         "name": restaurant.name,
         "is_open": True,
+        "lat": 52.5219,
+        "lon": 13.4132,
     }
     assert body["count"] == 25
     assert {i["id"] for i in body["results"]} == set(

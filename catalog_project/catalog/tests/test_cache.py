@@ -96,7 +96,7 @@ API_WRITES = {
     "create restaurant": (
         "post",
         "/restaurants",
-        {"name": "AAA New", "cuisine": "thai", "address": "1 Rd"},
+        {"name": "AAA New", "cuisine": "thai", "address": "1 Rd", "lat": 52.5, "lon": 13.4},
     ),
     "update restaurant": ("patch", "/restaurants/{r}", {"name": "AAA Renamed"}),
     "delete restaurant": ("delete", "/restaurants/{r}", None),
@@ -240,7 +240,9 @@ def test_reads_bypass_the_cache_when_redis_is_down(api_client, redis_down):
 @transactional
 def test_writes_succeed_when_redis_is_down(owner, redis_down, caplog):
     created = owner.post(
-        "/restaurants", {"name": "Offline", "cuisine": "thai", "address": "1 Rd"}, format="json"
+        "/restaurants",
+        {"name": "Offline", "cuisine": "thai", "address": "1 Rd", "lat": 52.5, "lon": 13.4},
+        format="json",
     )
     restaurant_id = created.json()["id"]
     item = owner.post(

@@ -7,7 +7,13 @@ from catalog.tests.factories import OWNER, MenuItemFactory, RestaurantFactory
 
 pytestmark = pytest.mark.django_db
 
-RESTAURANT = {"name": "Noodle Bar", "cuisine": "thai", "address": "3 River Rd"}
+RESTAURANT = {
+    "name": "Noodle Bar",
+    "cuisine": "thai",
+    "address": "3 River Rd",
+    "lat": 52.52,
+    "lon": 13.41,
+}
 ITEM = {"name": "Pad See Ew", "price": "11.00"}
 
 # endpoint: (method, path, body, expected status for anonymous, customer, owner A, owner B, admin)

@@ -6,7 +6,13 @@ from catalog.tests.factories import MenuItemFactory, RestaurantFactory
 
 pytestmark = pytest.mark.django_db
 
-VALID_RESTAURANT = {"name": "Noodle Bar", "cuisine": "thai", "address": "3 River Rd"}
+VALID_RESTAURANT = {
+    "name": "Noodle Bar",
+    "cuisine": "thai",
+    "address": "3 River Rd",
+    "lat": 52.52,
+    "lon": 13.41,
+}
 VALID_ITEM = {"name": "Pad See Ew", "price": "11.00"}
 
 
@@ -47,6 +53,15 @@ def test_bad_prices_are_refused(owner, price):
         ({"address": "x" * 301}, "address"),
         ({"cuisine": "klingon"}, "cuisine"),
         ({"is_open": "maybe"}, "is_open"),
+        ({"lat": 85.06, "lon": 0}, "lat"),
+        ({"lat": -90, "lon": 0}, "lat"),
+        ({"lat": 0, "lon": 180.5}, "lon"),
+        ({"lat": 0, "lon": -181}, "lon"),
+        ({"lat": "NaN", "lon": 0}, "lat"),
+        ({"lat": 0, "lon": "Infinity"}, "lon"),
+        ({"lat": "north", "lon": 0}, "lat"),
+        ({"lat": None, "lon": None}, "lat"),
+        ({"lat": 10**400, "lon": 0}, "lat"),
     ],
 )
 def test_bad_restaurant_fields_are_refused(owner, change, field):
@@ -56,6 +71,15 @@ def test_bad_restaurant_fields_are_refused(owner, change, field):
         owner.post("/restaurants", {**VALID_RESTAURANT, **change}, format="json"), field=field
     )
     assert_error(owner.patch(f"/restaurants/{restaurant.id}", change, format="json"), field=field)
+
+
+@pytest.mark.parametrize("change,missing", [({"lat": 52.5}, "lon"), ({"lon": 13.4}, "lat")])
+def test_a_restaurant_moves_with_lat_and_lon_together(owner, change, missing):
+    restaurant = RestaurantFactory(lat=None, lon=None)
+
+    assert_error(owner.patch(f"/restaurants/{restaurant.id}", change, format="json"), field=missing)
+    restaurant.refresh_from_db()
+    assert (restaurant.lat, restaurant.lon) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +102,9 @@ def test_bad_menu_item_fields_are_refused(owner, change, field):
 
 def test_missing_fields_malformed_json_and_non_object_bodies_are_refused(owner):
     assert_error(owner.post("/restaurants", {}, format="json"), field="name")
+    for missing in ("lat", "lon"):  # a new restaurant has a position
+        body = {k: v for k, v in VALID_RESTAURANT.items() if k not in ("lat", "lon")}
+        assert_error(owner.post("/restaurants", body, format="json"), field=missing)
     assert_error(owner.post("/restaurants", "{not json", content_type="application/json"))
     assert_error(owner.post("/restaurants", [VALID_RESTAURANT], format="json"))
 

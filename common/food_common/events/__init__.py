@@ -18,4 +18,7 @@ exponential backoff, then recorded as a `DeadLetter`, which the admin can replay
 
 Proof of origin: every envelope is signed by its producer (HMAC-SHA256 with `EVENT_SIGNING_KEY`),
 and the consumer's task rejects one that is not, before any handler runs (`signing`).
+
+Trails: what each service's bus recorded about one subject (an order), served to the service that
+merges them over an internal path signed with the same key, and merged into one story (`trail`).
 """

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,15 @@ def publish(event_type: str, data: dict) -> OutboxEvent:
     return event
 
 
+def handle_task_id(event_id, queue: str) -> str:
+    """Return the Celery task id of the `food.events.handle` task of event `event_id` on `queue`.
+
+    Derived from both rather than random, so whoever knows the event knows its task in Flower
+    (`/flower/task/<id>`, its retries included); a re-send of the same event reuses it.
+    """
+    return str(uuid.uuid5(uuid.UUID(str(event_id)), queue))
+
+
 def relay(event: OutboxEvent) -> bool:
     """Send one outbox event to the queues the contract lists; return False if the broker refused.
 
@@ -96,8 +106,10 @@ def relay(event: OutboxEvent) -> bool:
                 HANDLE_TASK,
                 args=[envelope, queue],
                 queue=queue,
+                task_id=handle_task_id(event.id, queue),
                 retry=False,
                 headers={"request_id": event.request_id},
+                argsrepr=handle_task_argsrepr(envelope, queue),
             )
     except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep sends it later
         OutboxEvent.objects.filter(pk=event.pk).update(
@@ -112,6 +124,20 @@ def relay(event: OutboxEvent) -> bool:
         sent_at=timezone.now(), send_attempts=F("send_attempts") + 1, last_error=""
     )
     return True
+
+
+def handle_task_argsrepr(envelope: object, queue: str, handler: str | None = None) -> str:
+    """Return what Celery's log lines and Flower show as a food.events.handle task's arguments.
+
+    The event's type, id and request id (Flower finds its tasks by it), never its data: Celery
+    logs a task's arguments at INFO ("Task ... received"), and events carry personal data.
+    """
+    fields = {
+        key: str(envelope.get(key, "?") if isinstance(envelope, dict) else "?")[:128]
+        for key in ("type", "id", "request_id")
+    }
+    event = f"<event {fields['type']} {fields['id']} request_id={fields['request_id']}>"
+    return f"[{', '.join([event, repr(queue), *([repr(handler)] if handler else [])])}]"
 
 
 def relay_pending(*, older_than_seconds: float = 2.0, limit: int = 500) -> int:

@@ -6,7 +6,7 @@ import uuid
 from celery import shared_task
 from django.conf import settings
 
-from food_common.events.bus import HANDLE_TASK, dispatch, relay_pending
+from food_common.events.bus import HANDLE_TASK, dispatch, handle_task_argsrepr, relay_pending
 from food_common.events.metrics import count_retry
 from food_common.events.models import REJECTED, DeadLetter
 from food_common.events.signing import rejection
@@ -49,7 +49,9 @@ def handle_event(self, envelope: dict, queue: str, only_handler: str | None = No
             len(failures),
             delay,
         )
-        raise self.retry(countdown=delay)
+        raise self.retry(
+            countdown=delay, argsrepr=handle_task_argsrepr(envelope, queue, only_handler)
+        )
     for handler, error in failures:
         DeadLetter.objects.create(
             event_id=envelope["id"],

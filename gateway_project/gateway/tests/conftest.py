@@ -42,6 +42,14 @@ class Upstream(BaseHTTPRequestHandler):
         )
         self.answer(201, body)
 
+    def do_PUT(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        RECEIVED.append(
+            {"method": "PUT", "path": self.path, "headers": dict(self.headers), "body": body}
+        )
+        self.send_response(204)
+        self.end_headers()
+
     def log_message(self, *args):
         pass
 

@@ -8,6 +8,7 @@ import pytest
 from django.core import checks
 from django.urls import clear_url_caches
 
+from food_common.testing import admin_tour
 from gateway.checks import check_operator_surface_passwords
 from gateway.routes import resolve
 
@@ -74,7 +75,7 @@ def test_the_index_of_every_admin_links_them_docs_and_flower(client, settings):
         page = client.get("/admin/")
         assert page.status_code == 200
         html = page.content.decode()
-        for project in ("gateway", "auth", "catalog", "orders", "payments"):
+        for project in ("gateway", "auth", "catalog", "orders", "payments", "delivery"):
             assert f'href="/admin/{project}/"' in html
         assert 'href="/docs"' in html and 'href="/flower/"' in html
         # The gateway's own admin is titled after it, and "View site" leads back to the index.
@@ -83,6 +84,21 @@ def test_the_index_of_every_admin_links_them_docs_and_flower(client, settings):
     finally:
         settings.GATEWAY_PROXY_ADMIN, settings.GATEWAY_PROXY_FLOWER = original
         reload_urls()
+
+
+@pytest.mark.django_db
+def test_every_page_of_the_gateway_admin_renders(admin_client, settings):
+    original = settings.GATEWAY_PROXY_ADMIN
+    settings.GATEWAY_PROXY_ADMIN = True
+    try:
+        reload_urls()
+        tour = admin_tour(admin_client, "gateway")
+    finally:
+        settings.GATEWAY_PROXY_ADMIN = original
+        reload_urls()
+    assert tour.problems == []
+    assert tour.records == []
+    assert "/admin/gateway/auth/user/" in tour.pages
 
 
 def test_real_passwords_pass(production):

@@ -81,6 +81,8 @@ def gateway(settings, upstream_url):
         "catalog": [upstream_url],
         "orders": [upstream_url],
         "payments": [upstream_url],
+        "delivery": [upstream_url],
+        "flower": [upstream_url],
     }
     settings.GATEWAY_READ_TIMEOUTS = {**settings.GATEWAY_READ_TIMEOUTS, "catalog": 0.5}
     settings.GATEWAY_RATE_LIMIT = "0"
@@ -106,6 +108,18 @@ def error_code(reply) -> str:
     document = json.loads(body)
     assert document["request_id"] == headers["x-request-id"]
     return document["code"]
+
+
+def test_flowers_basic_auth_goes_through_to_flower(gateway, settings):
+    settings.GATEWAY_PROXY_FLOWER = True
+
+    status, _, body = gateway.call(
+        "GET", b"/flower/api/tasks", headers=[("Authorization", "Basic YWRtaW46YWRtaW4=")]
+    )
+
+    assert status == 200
+    seen = {k.lower(): v for k, v in json.loads(body)["headers"].items()}
+    assert seen["authorization"] == "Basic YWRtaW46YWRtaW4="
 
 
 def test_forwards_path_query_and_headers_without_hop_by_hop(gateway):
@@ -212,6 +226,30 @@ def test_forwards_body_and_streams_large_answers(gateway):
     assert (status, body) == (201, b'{"a": 1}')
     status, _, body = gateway.call("GET", b"/restaurants/big")
     assert status == 200 and len(body) == 1024 * 1024
+
+
+def test_rider_location_updates_reach_delivery_with_their_body(gateway):
+    token = make_access_token(8, role="rider")
+    status, _, body = gateway.call(
+        "PUT",
+        b"/riders/me/location",
+        body=b'{"lat": 52.52, "lon": 13.405}',
+        headers=[("Content-Type", "application/json"), ("Authorization", f"Bearer {token}")],
+    )
+    assert (status, body) == (204, b"")
+    (received,) = RECEIVED
+    assert (received["method"], received["path"]) == ("PUT", "/riders/me/location")
+    assert received["body"] == b'{"lat": 52.52, "lon": 13.405}'
+    headers = {k.lower(): v for k, v in received["headers"].items()}
+    assert headers["authorization"] == f"Bearer {token}"
+    # Without a token, neither a location nor a delivery step is forwarded.
+    RECEIVED.clear()
+    for method, path in (("PUT", b"/riders/me/location"), ("POST", b"/deliveries/3/accept")):
+        reply = gateway.call(
+            method, path, body=b"{}", headers=[("Content-Type", "application/json")]
+        )
+        assert reply[0] == 401 and error_code(reply) == "not_authenticated"
+    assert RECEIVED == []
 
 
 def test_protected_route_without_token_is_401_json_and_never_forwarded(gateway):

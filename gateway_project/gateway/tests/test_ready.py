@@ -48,6 +48,7 @@ def upstreams(settings):
         "catalog": [healthy, dead],
         "orders": [healthy],
         "payments": [healthy],
+        "delivery": [healthy],
     }
     yield {"healthy": healthy, "dead": dead}
     server.shutdown()
@@ -103,7 +104,7 @@ def test_internal_ready_reports_each_upstream_copy(settings, upstreams, internal
     assert details["status"] == "degraded"
     assert details["service"] == "gateway"
     assert details["checks"] == {"database": "ok", "redis": "ok"}
-    assert set(details["upstreams"]) == {"auth", "catalog", "orders", "payments"}
+    assert set(details["upstreams"]) == {"auth", "catalog", "orders", "payments", "delivery"}
     assert details["upstreams"]["catalog"][upstreams["healthy"]] == "ok"
     assert details["upstreams"]["catalog"][upstreams["dead"]].startswith("error: ")
     assert details["degraded"] == ["payments"]

@@ -164,9 +164,7 @@ def test_the_task_is_queued_on_the_notifications_queue(queued):
 
     assert send_notification.name == "notifications.send"
     assert send_notification.acks_late is True
-    assert queued == [
-        {"args": [42], "kwargs": None, "queue": "notifications"}
-    ]
+    assert queued == [{"args": [42], "kwargs": None, "queue": "notifications"}]
 
 
 def test_the_task_logs_with_the_request_id_of_the_event(monkeypatch):

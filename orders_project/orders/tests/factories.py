@@ -8,6 +8,9 @@ from food_common.testing import ADMIN, CUSTOMER, OTHER_CUSTOMER, OTHER_OWNER, OW
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 
 RESTAURANT, OTHER_RESTAURANT = 11, 12
+# Where the restaurants are (Berlin, Alexanderplatz and Potsdamer Platz) and the customer's door.
+PICKUP, OTHER_PICKUP = (52.5219, 13.4132), (52.5096, 13.3759)
+DROPOFF = (52.5300, 13.4000)
 
 
 class OrderFactory(DjangoModelFactory):
@@ -22,6 +25,8 @@ class OrderFactory(DjangoModelFactory):
     restaurant_id = RESTAURANT
     restaurant_owner_id = OWNER
     delivery_address = factory.Sequence(lambda n: f"{n} Delivery Rd")
+    delivery_lat, delivery_lon = DROPOFF
+    pickup_lat, pickup_lon = PICKUP
     status = OrderStatus.PLACED
     subtotal = Decimal("19.00")
     total = Decimal("19.00")

@@ -1,9 +1,9 @@
-"""A stand-in for the catalog service: the unit tests never run the real one."""
+"""Stand-ins for the catalog and delivery services: the unit tests never run the real ones."""
 
 import threading
 from decimal import Decimal
 
-from orders.clients import MenuOffer, RestaurantNotFound, menu_offer_from
+from orders.clients import MenuOffer, RestaurantNotFound, RiderPosition, menu_offer_from
 
 
 class FakeCatalog:
@@ -20,12 +20,22 @@ class FakeCatalog:
         self.answer: dict | None = None  # when set, returned as is (a malformed answer)
         self._lock = threading.Lock()
 
-    def add_restaurant(self, restaurant_id: int, *, owner_id: int, is_open: bool = True) -> None:
+    def add_restaurant(
+        self,
+        restaurant_id: int,
+        *,
+        owner_id: int,
+        is_open: bool = True,
+        position: tuple[float, float] | None = (52.5219, 13.4132),
+    ) -> None:
+        lat, lon = position or (None, None)
         self.restaurants[restaurant_id] = {
             "id": restaurant_id,
             "owner_id": owner_id,
             "name": f"Restaurant {restaurant_id}",
             "is_open": is_open,
+            "lat": lat,
+            "lon": lon,
         }
 
     def add_item(
@@ -73,3 +83,18 @@ class FakeCatalog:
             "count": len(results),
             "results": [dict(item) for item in results],
         }
+
+
+class FakeDelivery:
+    """A stand-in for the delivery service: the rider positions `GET /deliveries/{id}` shows."""
+
+    def __init__(self):
+        self.positions: dict[int, RiderPosition | None] = {}
+        self.calls: list[dict] = []
+        self.error: Exception | None = None
+
+    def rider_position(self, *, delivery_id, token) -> RiderPosition | None:
+        self.calls.append({"delivery_id": delivery_id, "token": token})
+        if self.error is not None:
+            raise self.error
+        return self.positions.get(delivery_id)

@@ -71,3 +71,14 @@ def test_the_cancel_action_goes_through_the_state_machine(admin_client):
     messages = [str(m) for m in response.context["messages"]]
     assert "1 order(s) cancelled." in messages
     assert any(f"{delivered.id} (DELIVERED)" in m for m in messages)
+
+
+def test_an_admin_cancels_an_order_out_for_delivery_from_the_admin(admin_client):
+    # Nobody else may once the rider has it; the admin's action cancels as an admin.
+    order = OrderFactory(status=OrderStatus.OUT_FOR_DELIVERY)
+
+    admin_client.post(CHANGELIST, {"action": "cancel_orders", "_selected_action": [order.id]})
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED and order.refund_pending
+    assert OutboxEvent.objects.get().type == "order.cancelled"

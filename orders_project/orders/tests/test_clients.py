@@ -1,6 +1,8 @@
-"""The catalog client's reading of the catalog's answers (no network: a stand-in ServiceClient)."""
+"""The catalog and delivery clients' reading of their answers (no network: a stand-in
+ServiceClient)."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -20,7 +22,8 @@ class StubService:
         return ServiceResponse("catalog", self.status, self.body, {})
 
 
-MENU = {"restaurant": {"id": 3, "owner_id": 7, "name": "R", "is_open": True}, "count": 2,
+MENU = {"restaurant": {"id": 3, "owner_id": 7, "name": "R", "is_open": True, "lat": 52.5,
+                       "lon": 13.4}, "count": 2,
         "results": [
             {"id": 2, "restaurant_id": 3, "name": "Soup", "description": "", "category": "Starters",
              "price": "4.50", "currency": "EUR", "is_available": True},
@@ -44,7 +47,21 @@ def test_one_call_with_every_id_and_the_token_read_into_an_offer():
             9: clients.MenuItem(name="Cake", price=Decimal("3"), currency="EUR",
                                 is_available=False),
         },
+        restaurant_position=clients.Point(52.5, 13.4),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "position", [{"lat": None, "lon": None}, {"lat": None, "lon": None, "extra": 1}]
+)
+def test_a_restaurant_without_a_position_is_read_as_none(position):
+    menu = {**MENU, "restaurant": {**MENU["restaurant"], **position}}
+
+    offer = clients.CatalogClient(StubService(200, menu)).menu_offer(
+        restaurant_id=3, ids=[2], token=None
+    )
+
+    assert offer.restaurant_position is None
 
 
 def _menu(restaurant=None, **item) -> dict:
@@ -76,6 +93,11 @@ def _menu(restaurant=None, **item) -> dict:
         pytest.param(_menu(price="Infinity"), id="infinite price"),
         pytest.param(_menu(id="two"), id="item id not an id"),
         pytest.param(_menu(currency=None), id="no currency"),
+        pytest.param(_menu({"lat": "north"}), id="lat not a number"),
+        pytest.param(_menu({"lat": 91.0}), id="lat out of range"),
+        pytest.param(_menu({"lon": -180.5}), id="lon out of range"),
+        pytest.param(_menu({"lon": True}), id="lon a boolean"),
+        pytest.param(_menu({"lat": 52.5, "lon": None}), id="half a position"),
     ],
 )
 def test_a_menu_of_another_shape_is_a_bad_answer(answer):
@@ -118,3 +140,67 @@ def test_the_client_is_built_once_from_the_settings(settings):
         assert client.service.pool.connection_pool_kw["timeout"].read_timeout == 2.5
     finally:
         clients.catalog_client.cache_clear()
+
+
+# -- the delivery service -----------------------------------------------------------------------
+
+DELIVERY = {"id": 41, "order_id": 9, "status": "PICKED_UP",
+            "rider": {"name": "Rita", "vehicle_type": "scooter"},
+            "rider_position": {"lat": 52.52, "lon": 13.41, "at": "2026-01-02T12:00:05Z"}}  # fmt: skip
+
+
+def test_the_rider_position_is_one_call_with_the_callers_token():
+    service = StubService(200, DELIVERY)
+
+    position = clients.DeliveryClient(service).rider_position(delivery_id=41, token="t")
+
+    assert service.requests == [("GET", "/deliveries/41", "t")]
+    assert position == clients.RiderPosition(
+        lat=52.52, lon=13.41, at=datetime(2026, 1, 2, 12, 0, 5, tzinfo=UTC)
+    )
+
+
+def test_a_delivery_showing_no_position_is_none():
+    service = StubService(200, {**DELIVERY, "rider_position": None})
+
+    assert clients.DeliveryClient(service).rider_position(delivery_id=41, token="t") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (200, {**DELIVERY, "id": 42}, clients.DeliveryBadAnswer),
+        (200, {k: v for k, v in DELIVERY.items() if k != "rider_position"},
+         clients.DeliveryBadAnswer),
+        (200, {**DELIVERY, "rider_position": {"lat": 52.5, "lon": 13.4}},
+         clients.DeliveryBadAnswer),
+        (200, {**DELIVERY, "rider_position": {"lat": 95, "lon": 13.4, "at": "2026-01-02T12:00Z"}},
+         clients.DeliveryBadAnswer),
+        (200, {**DELIVERY, "rider_position": {"lat": 52.5, "lon": 13.4, "at": "yesterday"}},
+         clients.DeliveryBadAnswer),
+        (404, {"detail": "Not found.", "code": "not_found"}, clients.DeliveryBadAnswer),
+        (401, {"detail": "no"}, clients.DeliveryBadAnswer),
+        (500, {"detail": "boom"}, UpstreamError),
+        (200, b"not json", clients.DeliveryBadAnswer),
+    ],
+)  # fmt: skip
+def test_answers_other_than_a_delivery_raise(status, body, error):
+    with pytest.raises(error):
+        clients.DeliveryClient(StubService(status, body)).rider_position(delivery_id=41, token="t")
+
+
+def test_the_delivery_client_is_built_once_from_the_settings_or_not_at_all(settings, monkeypatch):
+    monkeypatch.undo()  # the real one, not conftest's stand-in
+    clients.delivery_client.cache_clear()
+    try:
+        settings.DELIVERY_SERVICE_URLS = ["http://delivery-1:4005"]
+        client = clients.delivery_client()
+        assert clients.delivery_client() is client
+        assert [u.base_url for u in client.service.upstreams.upstreams] == [
+            "http://delivery-1:4005"
+        ]
+        clients.delivery_client.cache_clear()
+        settings.DELIVERY_SERVICE_URLS = []  # not deployed: no position is ever shown
+        assert clients.delivery_client() is None
+    finally:
+        clients.delivery_client.cache_clear()

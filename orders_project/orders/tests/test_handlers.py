@@ -83,6 +83,7 @@ def test_refund_completes_the_cancel_saga():
         OrderStatus.ACCEPTED,
         OrderStatus.PREPARING,
         OrderStatus.READY,
+        OrderStatus.OUT_FOR_DELIVERY,
         OrderStatus.DELIVERED,
     ],
 )
@@ -149,7 +150,7 @@ def test_cancelling_a_paid_order_marks_the_refund_pending():
     from orders.services import order_cancel
 
     order = OrderFactory(status=OrderStatus.PAID)
-    order_cancel(order_id=order.pk, by_user_id=order.customer_id)
+    order_cancel(order_id=order.pk, by_user_id=order.customer_id, by_role="customer")
     order.refresh_from_db()
     assert order.refund_pending
     assert OutboxEvent.objects.get(type="order.cancelled").data["was_paid"] is True

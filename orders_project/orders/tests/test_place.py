@@ -9,7 +9,7 @@ from food_common.http import UpstreamError
 from orders import placing, services
 from orders.errors import OrderRejected
 from orders.models import Order, OrderStatus
-from orders.tests.factories import CUSTOMER, OTHER_CUSTOMER, OWNER, RESTAURANT
+from orders.tests.factories import CUSTOMER, OTHER_CUSTOMER, OWNER, PICKUP, RESTAURANT
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,8 @@ BODY = {
         {"menu_item_id": 3, "quantity": 3},
     ],
     "delivery_address": "1 Canal St, Amsterdam",
+    "delivery_lat": 52.3738,
+    "delivery_lon": 4.8910,
 }
 
 
@@ -48,6 +50,9 @@ def test_place_prices_the_order_from_the_catalog_and_writes_the_event(customer, 
     assert body["restaurant_id"] == RESTAURANT
     assert body["customer_id"] == CUSTOMER
     assert body["delivery_address"] == BODY["delivery_address"]
+    assert (body["delivery_lat"], body["delivery_lon"]) == (52.3738, 4.8910)
+    assert (body["pickup_lat"], body["pickup_lon"]) == PICKUP  # the restaurant's, from the catalog
+    assert body["delivery"] is None  # until the order is ready and a delivery opens
     assert body["items"] == [
         {"menu_item_id": 1, "name": "Margherita", "unit_price": "9.50", "quantity": 2,
          "line_total": "19.00"},
@@ -63,6 +68,11 @@ def test_place_prices_the_order_from_the_catalog_and_writes_the_event(customer, 
     ] == [("", "PLACED", CUSTOMER)]
 
     order = Order.objects.get(pk=body["id"])
+    assert (order.delivery_lat, order.delivery_lon, order.pickup_lat, order.pickup_lon) == (
+        52.3738,
+        4.8910,
+        *PICKUP,
+    )
     assert order.customer_email == f"user{CUSTOMER}@example.com"
     assert order.restaurant_owner_id == OWNER
     assert order.total == Decimal("32.22")
@@ -232,8 +242,28 @@ def test_an_order_in_another_currency_keeps_it(customer, catalog):
                 "restaurant_id": ["A valid integer is required."],
                 "items": ['Expected a list of items but got type "str".'],
                 "delivery_address": ["This field may not be blank."],
+                "delivery_lat": ["This field is required."],
+                "delivery_lon": ["This field is required."],
             },
             id="wrong types",
+        ),
+        pytest.param(
+            with_items((1, 1), delivery_lat=85.06, delivery_lon=-180.01),
+            "invalid",
+            {
+                "delivery_lat": ["Ensure this value is less than or equal to 85.05112878."],
+                "delivery_lon": ["Ensure this value is greater than or equal to -180.0."],
+            },
+            id="position out of range",
+        ),
+        pytest.param(
+            with_items((1, 1), delivery_lat="NaN", delivery_lon=None),
+            "invalid",
+            {
+                "delivery_lat": ["A valid number is required."],
+                "delivery_lon": ["This field may not be null."],
+            },
+            id="position not a number",
         ),
         pytest.param(
             with_items((1, 1), (-3, 1)),
@@ -255,6 +285,20 @@ def test_invalid_orders_are_refused_with_the_wrong_line_named(
     assert response.status_code == 400
     assert response.json()["code"] == code
     assert response.json()["errors"] == errors
+    assert_nothing_written()
+
+
+def test_a_restaurant_without_a_position_takes_no_orders(customer, catalog):
+    # created before restaurants had positions: no rider could find it
+    catalog.add_restaurant(RESTAURANT, owner_id=OWNER, position=None)
+
+    response = place(customer)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "restaurant_without_position"
+    assert response.json()["errors"] == {
+        "restaurant_id": [f"Restaurant {RESTAURANT} has no position, so no rider can find it."]
+    }
     assert_nothing_written()
 
 
@@ -291,6 +335,8 @@ def test_the_service_checks_the_lines_itself(catalog, items, errors):
             restaurant_id=RESTAURANT,
             items=items,
             delivery_address="Somewhere",
+            delivery_lat=52.53,
+            delivery_lon=13.4,
             catalog=catalog,
         )
     assert refused.value.extra["errors"] == errors
@@ -305,6 +351,8 @@ def test_the_service_accepts_an_injected_catalog(catalog):
         restaurant_id=RESTAURANT,
         items=[{"menu_item_id": 2, "quantity": 4}],
         delivery_address="Somewhere",
+        delivery_lat=52.53,
+        delivery_lon=13.4,
         catalog=catalog,
     )
     assert created
@@ -372,6 +420,8 @@ def test_no_order_and_no_event_when_the_transaction_rolls_back(customer, catalog
             restaurant_id=RESTAURANT,
             items=[{"menu_item_id": 1, "quantity": 1}],
             delivery_address="Somewhere",
+            delivery_lat=52.53,
+            delivery_lon=13.4,
         )
     assert_nothing_written()
 
@@ -426,6 +476,7 @@ def test_a_repeated_key_with_another_body_is_422(customer, catalog):
     "change",
     [
         {"delivery_address": "2 Canal St, Amsterdam"},
+        {"delivery_lat": 52.3739},
         {"items": list(reversed(BODY["items"]))},
         {"restaurant_id": RESTAURANT + 1},
     ],

@@ -59,7 +59,8 @@ def test_the_list_is_a_page_with_items(customer, orders):
     first = body["results"][0]
     assert set(first) == {
         "id", "status", "payable", "customer_id", "restaurant_id", "items", "subtotal", "total",
-        "currency", "refund_pending", "delivery_address", "created_at", "updated_at",
+        "currency", "refund_pending", "delivery_address", "delivery_lat", "delivery_lon",
+        "pickup_lat", "pickup_lon", "created_at", "updated_at",
     }  # fmt: skip
     assert first["items"] == [
         {"menu_item_id": 1, "name": "Margherita", "unit_price": "9.50", "quantity": 2,

@@ -62,3 +62,16 @@ def test_the_idempotency_key_header_is_documented(schema):
 def test_the_schema_is_served(api_client, db):
     response = api_client.get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
+
+
+def test_the_detail_documents_its_delivery(schema):
+    components = schema["components"]["schemas"]
+    delivery = components["OrderDetail"]["properties"]["delivery"]
+    assert delivery["nullable"] is True and delivery["readOnly"] is True
+    shape = components["OrderDelivery"]
+    assert set(shape["required"]) == {"id", "status", "rider", "position"}
+    assert shape["properties"]["position"]["nullable"] is True
+    assert set(components["OrderRiderPosition"]["properties"]) == {"lat", "lon", "at"}
+    place = schema["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]
+    required = components[place["schema"]["$ref"].split("/")[-1]]["required"]
+    assert {"delivery_address", "delivery_lat", "delivery_lon"} <= set(required)

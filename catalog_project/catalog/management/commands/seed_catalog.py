@@ -2,8 +2,14 @@
 
 Fast: two bulk_create calls in one transaction. bulk_create sends no signals, so the command drops
 the whole catalog cache itself once the transaction has committed (see catalog/cache.py).
+
+The restaurants are spread over one city: within CITY_RADIUS_KM of CITY_CENTRE (Berlin,
+Alexanderplatz), where the demo riders are seeded too. On a catalog that already has restaurants
+the command creates none, but gives such a position to any restaurant that has none (demo
+restaurants seeded before restaurants had positions), so they take orders again.
 """
 
+import math
 import random
 from decimal import Decimal
 
@@ -53,6 +59,9 @@ CATEGORIES = ["Starters", "Mains", "Sides", "Desserts", "Drinks"]
 NAME_WORDS = ["Golden", "Little", "Old Town", "Corner", "Happy", "Blue", "Green", "Royal", "Sunny"]
 PLACES = ["Kitchen", "House", "Bistro", "Canteen", "Garden", "Table", "Street Food", "Diner"]
 STREETS = ["Main St", "Market Sq", "River Rd", "Station Rd", "High St", "Park Ave", "Mill Ln"]
+CITY_CENTRE = (52.5219, 13.4132)  # (lat, lon)
+CITY_RADIUS_KM = 4.0
+KM_PER_DEGREE = 111.32
 
 
 class Command(BaseCommand):
@@ -70,10 +79,14 @@ class Command(BaseCommand):
     def handle(self, *args, restaurants, items, owner_id, reset, seed, **options):
         if restaurants < 0 or not 0 <= items <= 200:
             raise CommandError("--restaurants must be >= 0 and --items between 0 and 200")
-        if not reset and Restaurant.objects.exists():
-            self.stdout.write("The catalog already has restaurants; nothing done (use --reset).")
-            return
         rng = random.Random(seed)
+        if not reset and Restaurant.objects.exists():
+            placed = _place_unplaced(rng)
+            self.stdout.write(
+                "The catalog already has restaurants; none created (use --reset)"
+                + (f", {placed} without a position placed in the city." if placed else ".")
+            )
+            return
         with transaction.atomic():
             if reset:
                 with connection.cursor() as cursor:
@@ -97,14 +110,41 @@ class Command(BaseCommand):
 def _restaurant(rng: random.Random, owner_id: int, number: int) -> Restaurant:
     cuisine = rng.choice(list(DISHES))
     name = f"{rng.choice(NAME_WORDS)} {cuisine.label} {rng.choice(PLACES)} {number}"
+    lat, lon = _city_position(rng)
     return Restaurant(
         owner_id=owner_id,
         name=name,
         cuisine=cuisine,
         description=f"{cuisine.label} food, cooked to order and delivered hot.",
         address=f"{rng.randint(1, 200)} {rng.choice(STREETS)}",
+        lat=lat,
+        lon=lon,
         is_open=rng.random() < 0.8,
     )
+
+
+def _city_position(rng: random.Random) -> tuple[float, float]:
+    """Return a random (lat, lon) within CITY_RADIUS_KM of CITY_CENTRE, evenly over the disc."""
+    distance = CITY_RADIUS_KM * math.sqrt(rng.random())
+    bearing = rng.uniform(0, 2 * math.pi)
+    lat, lon = CITY_CENTRE
+    north, east = distance * math.cos(bearing), distance * math.sin(bearing)
+    return (
+        round(lat + north / KM_PER_DEGREE, 6),
+        round(lon + east / (KM_PER_DEGREE * math.cos(math.radians(lat))), 6),
+    )
+
+
+def _place_unplaced(rng: random.Random) -> int:
+    """Give every restaurant without a position one in the city; return how many."""
+    with transaction.atomic():
+        unplaced = list(Restaurant.objects.filter(lat__isnull=True).select_for_update())
+        for restaurant in unplaced:
+            restaurant.lat, restaurant.lon = _city_position(rng)
+        Restaurant.objects.bulk_update(unplaced, ["lat", "lon"], batch_size=1000)
+        if unplaced:
+            transaction.on_commit(cache.invalidate_everything)
+    return len(unplaced)
 
 
 def _menu(rng: random.Random, restaurant: Restaurant, count: int) -> list[MenuItem]:

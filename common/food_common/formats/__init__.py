@@ -1,0 +1,1 @@
+"""Format modules (settings FORMAT_MODULE_PATH): the admins show times to the second."""

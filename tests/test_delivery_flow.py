@@ -1,0 +1,593 @@
+"""Delivery end to end: riders, dispatch and the last mile, through the gateway, real processes.
+
+Every test works in a city of its own, a restaurant and its riders about 55 km from any other
+test's, so the riders other tests left on shift are never within its search radius. The stack runs
+the delivery processes with short dispatch timings (tests/stack.py, DELIVERY_TIMINGS): an offer
+lasts 3 s, the radius grows from 3 km by 2 km a second up to 9 km, a search gives up after 6 s.
+"""
+
+import itertools
+import os
+import re
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from tests.client import PASSWORD, wait_for, waits_on_lock
+from tests.stack import DELIVERY_TIMINGS
+
+KM_PER_DEGREE = 111.2
+GOOD_CARD = "4242424242424242"
+ACTIVE = ("ASSIGNED", "PICKED_UP")
+
+
+def timing(name: str) -> float:
+    """The stack's value of a dispatch timing (tests/stack.py reads the environment the same way)."""
+    return float(os.environ.get(name, DELIVERY_TIMINGS[name]))
+
+
+OFFER_SECONDS = timing("DISPATCH_OFFER_SECONDS")
+GIVE_UP_SECONDS = timing("DISPATCH_GIVE_UP_SECONDS")
+MAX_RADIUS_KM = timing("DISPATCH_RADIUS_MAX_KM")
+LOCATION_INTERVAL = timing("RIDER_LOCATION_MIN_INTERVAL")
+_cities = itertools.count()
+
+
+def new_city() -> tuple[float, float]:
+    """A point 0.5° of latitude (55 km) from every other test's: beyond any search radius."""
+    return (30.0 + 0.5 * next(_cities), 10.0)
+
+
+def north_of(point: tuple[float, float], km: float) -> tuple[float, float]:
+    return (round(point[0] + km / KM_PER_DEGREE, 6), point[1])
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+# -- the people ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def admin_email(api, stack) -> str:
+    """A registered user promoted to admin in auth's database (admins are never self-made)."""
+    email = unique("delivery-admin")
+    api.register_and_login(email)
+    with psycopg.connect(stack.dsn("auth"), autocommit=True) as conn:
+        conn.execute("UPDATE accounts_user SET role = 'admin' WHERE email = %s", [email])
+    return email
+
+
+@pytest.fixture
+def admin(api, admin_email) -> dict:
+    """The admin, logged in now (access tokens last minutes, the module longer)."""
+    reply = api.post("/auth/login", {"email": admin_email, "password": PASSWORD})
+    assert reply.status == 200, reply
+    return reply.json()
+
+
+def report(api, rider: dict, at: tuple[float, float]) -> None:
+    """The rider's app reports where they are (waiting out the rate limit if it must)."""
+    for _ in range(20):
+        reply = api.request(
+            "PUT",
+            "/riders/me/location",
+            json_body={"lat": at[0], "lon": at[1]},
+            token=rider["access"],
+        )
+        if reply.status != 429:
+            break
+        time.sleep(float(reply.headers.get("Retry-After", LOCATION_INTERVAL)))
+    assert reply.status == 204, reply
+    rider["at"] = at
+
+
+def working_rider(api, admin, at, *, vehicle: str = "bicycle") -> dict:
+    """A rider who registered, made a profile, was verified by an admin, went on shift at `at`."""
+    rider = api.register_and_login(unique("rider"), role="rider")
+    rider["name"] = f"Rider {uuid.uuid4().hex[:8]}"
+    reply = api.post(
+        "/riders/me",
+        {"name": rider["name"], "phone": "+49 30 1234567", "vehicle_type": vehicle},
+        token=rider["access"],
+    )
+    assert reply.status == 201, reply
+    rider["id"] = reply.json()["id"]
+    reply = api.post(f"/riders/{rider['id']}/verify", token=admin["access"])
+    assert reply.status == 200 and reply.json()["verified"] is True, reply
+    reply = api.request("PATCH", "/riders/me", json_body={"available": True}, token=rider["access"])
+    assert reply.status == 200 and reply.json()["available"] is True, reply
+    report(api, rider, at)
+    return rider
+
+
+def open_kitchen(api, at: tuple[float, float]) -> dict:
+    """A restaurant owner with an open restaurant at `at` and one dish."""
+    owner = api.register_and_login(unique("owner"), role="restaurant_owner")
+    reply = api.post(
+        "/restaurants",
+        {
+            "name": f"Kitchen {uuid.uuid4().hex[:6]}",
+            "cuisine": "greek",
+            "address": "1 Harbour Rd",
+            "lat": at[0],
+            "lon": at[1],
+            "is_open": True,
+        },
+        token=owner["access"],
+    )
+    assert reply.status == 201, reply
+    restaurant = reply.json()
+    reply = api.post(
+        f"/restaurants/{restaurant['id']}/menu",
+        {"name": "Souvlaki", "category": "main", "price": "8.00", "currency": "EUR"},
+        token=owner["access"],
+    )
+    assert reply.status == 201, reply
+    return {"owner": owner, "restaurant": restaurant, "dish": reply.json(), "at": at}
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+
+def order_of(api, token: str, order_id: int) -> dict:
+    reply = api.get(f"/orders/{order_id}", token=token)
+    assert reply.status == 200, reply
+    return reply.json()
+
+
+def wait_status(api, customer, order_id: int, status: str, timeout: float = 20) -> dict:
+    return wait_for(
+        lambda: (o := order_of(api, customer["access"], order_id))["status"] == status and o,
+        timeout=timeout,
+        message=f"order {order_id} to be {status}",
+    )
+
+
+def paid_order(api, kitchen, customer) -> dict:
+    """An order to a door 1.5 km north of the restaurant, placed and paid."""
+    door = north_of(kitchen["at"], 1.5)
+    reply = api.post(
+        "/orders",
+        {
+            "restaurant_id": kitchen["restaurant"]["id"],
+            "items": [{"menu_item_id": kitchen["dish"]["id"], "quantity": 1}],
+            "delivery_address": "10 Home St",
+            "delivery_lat": door[0],
+            "delivery_lon": door[1],
+        },
+        token=customer["access"],
+    )
+    assert reply.status == 201, reply
+    order = reply.json()
+    reply = api.post(
+        "/payments",
+        {"order_id": order["id"], "card_number": GOOD_CARD},
+        token=customer["access"],
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert reply.status in (200, 201), reply
+    wait_status(api, customer, order["id"], "PAID")
+    return order
+
+
+def advance(api, kitchen, order: dict, *statuses: str) -> None:
+    """The restaurant's owner moves the order through the kitchen's steps."""
+    for status in statuses:
+        reply = api.post(
+            f"/orders/{order['id']}/status", {"status": status}, token=kitchen["owner"]["access"]
+        )
+        assert reply.status == 200 and reply.json()["status"] == status, reply
+
+
+def ready_order(api, kitchen, customer) -> dict:
+    order = paid_order(api, kitchen, customer)
+    advance(api, kitchen, order, "ACCEPTED", "PREPARING", "READY")
+    return order
+
+
+def news(api, user: dict, order_id: int) -> list[str]:
+    """The event types of the notifications `user` got about the order."""
+    reply = api.get("/notifications", token=user["access"])
+    assert reply.status == 200, reply
+    return [
+        n["event_type"]
+        for n in reply.json()["results"]
+        if re.search(rf"#{order_id}\b", n["subject"] + n["body"])
+    ]
+
+
+# -- deliveries ------------------------------------------------------------------------------------
+
+
+def offers(api, rider) -> list[dict]:
+    reply = api.get("/riders/me/offers", token=rider["access"])
+    assert reply.status == 200, reply
+    return reply.json()["results"]
+
+
+def wait_offer(api, rider, timeout: float = 15) -> dict:
+    (offer,) = wait_for(lambda: offers(api, rider), timeout=timeout, message="an offer")
+    return offer
+
+
+def delivery(api, token: str, delivery_id: int) -> dict:
+    reply = api.get(f"/deliveries/{delivery_id}", token=token)
+    assert reply.status == 200, reply
+    return reply.json()
+
+
+def step(api, rider, delivery_id: int, action: str, expected: str) -> dict:
+    reply = api.post(f"/deliveries/{delivery_id}/{action}", token=rider["access"])
+    assert reply.status == 200 and reply.json()["status"] == expected, reply
+    return reply.json()
+
+
+def wait_delivery(api, token, delivery_id: int, status: str, timeout: float = 20) -> dict:
+    return wait_for(
+        lambda: (d := delivery(api, token, delivery_id))["status"] == status and d,
+        timeout=timeout,
+        message=f"delivery {delivery_id} to be {status}",
+    )
+
+
+def near(position: dict, point: tuple[float, float]) -> bool:
+    return abs(position["lat"] - point[0]) < 1e-4 and abs(position["lon"] - point[1]) < 1e-4
+
+
+# -- the tests -------------------------------------------------------------------------------------
+
+
+def test_a_ready_order_goes_to_the_nearest_rider_who_brings_it_to_the_door(api, admin, customer):
+    city = new_city()
+    kitchen = open_kitchen(api, city)
+    nearest = working_rider(api, admin, north_of(city, 0.5), vehicle="scooter")
+    farther = working_rider(api, admin, north_of(city, 2.0))
+
+    # When the restaurant marks the paid order READY
+    order = ready_order(api, kitchen, customer)
+
+    # Then the nearest rider is offered its delivery, and only they
+    offer = wait_offer(api, nearest)
+    assert offers(api, farther) == []
+    assert offer["pickup"] == {"lat": city[0], "lon": city[1]}
+    assert offer["distance_km"] == pytest.approx(0.5, abs=0.05)
+    delivery_id = offer["delivery_id"]
+
+    # When they accept, the customer sees who is coming and where they are; nobody else does
+    step(api, nearest, delivery_id, "accept", "ASSIGNED")
+    seen = delivery(api, customer["access"], delivery_id)
+    assert seen["rider"] == {"name": nearest["name"], "vehicle_type": "scooter"}
+    assert near(seen["rider_position"], nearest["at"])
+    stranger = api.register_and_login(unique("stranger"))
+    assert api.get(f"/deliveries/{delivery_id}", token=stranger["access"]).status == 404
+    assert api.get(f"/deliveries/{delivery_id}", token=farther["access"]).status == 404
+    detail = wait_for(
+        lambda: (
+            (o := order_of(api, customer["access"], order["id"]))["delivery"]
+            and o["delivery"]["status"] == "ASSIGNED"
+            and o
+        ),
+        message="the order to show its rider",
+    )
+    assert detail["status"] == "READY"
+    assert detail["delivery"]["id"] == delivery_id
+    assert detail["delivery"]["rider"] == {"name": nearest["name"], "vehicle_type": "scooter"}
+    assert near(detail["delivery"]["position"], nearest["at"])
+
+    # When they pick it up and ride on, the order is OUT_FOR_DELIVERY and follows them
+    step(api, nearest, delivery_id, "pickup", "PICKED_UP")
+    wait_status(api, customer, order["id"], "OUT_FOR_DELIVERY")
+    report(api, nearest, north_of(city, 1.0))
+    moving = order_of(api, customer["access"], order["id"])["delivery"]
+    assert (moving["status"], near(moving["position"], nearest["at"])) == ("PICKED_UP", True)
+
+    # When they hand it over, the order is DELIVERED, and the rider no longer shown
+    step(api, nearest, delivery_id, "deliver", "DELIVERED")
+    done = wait_status(api, customer, order["id"], "DELIVERED")
+    assert [h["to_status"] for h in done["status_history"]][-3:] == [
+        "READY",
+        "OUT_FOR_DELIVERY",
+        "DELIVERED",
+    ]
+    assert done["delivery"]["status"] == "DELIVERED"
+    assert done["delivery"]["position"] is None
+    assert delivery(api, customer["access"], delivery_id)["rider_position"] is None
+
+    # And the customer was told each step of the way
+    wait_for(
+        lambda: (
+            {"delivery.assigned", "delivery.picked_up", "delivery.delivered"}
+            <= set(news(api, customer, order["id"]))
+        ),
+        message="the customer's delivery notifications",
+    )
+
+
+def test_an_offer_nobody_answers_goes_to_the_next_rider(api, admin, customer):
+    city = new_city()
+    kitchen = open_kitchen(api, city)
+    silent = working_rider(api, admin, north_of(city, 0.3))
+    next_one = working_rider(api, admin, north_of(city, 1.0))
+    order = ready_order(api, kitchen, customer)
+
+    # Given the nearest rider is offered the delivery and does not answer
+    first = wait_offer(api, silent)
+    assert offers(api, next_one) == []
+    # Then, once the offer expires, the next rider has it
+    second = wait_offer(api, next_one, timeout=OFFER_SECONDS + 5)
+    assert second["delivery_id"] == first["delivery_id"]
+    assert offers(api, silent) == []
+    late = api.post(f"/deliveries/{first['delivery_id']}/accept", token=silent["access"])
+    assert late.status == 409 and late.json()["code"] in ("offer_not_pending", "offer_expired")
+    step(api, next_one, second["delivery_id"], "accept", "ASSIGNED")
+
+    # The admin's view has both offers in order, and the rider it went to
+    seen = delivery(api, admin["access"], second["delivery_id"])
+    assert [(o["rider_id"], o["status"]) for o in seen["offers"]] == [
+        (silent["id"], "EXPIRED"),
+        (next_one["id"], "ACCEPTED"),
+    ]
+    assert seen["rider"]["name"] == next_one["name"]
+    assert order_of(api, customer["access"], order["id"])["status"] == "READY"
+
+
+def test_with_nobody_in_range_the_delivery_is_unassigned_told_and_assigned_by_an_admin(
+    api, admin, customer
+):
+    city = new_city()
+    kitchen = open_kitchen(api, city)
+    beyond = working_rider(api, admin, north_of(city, MAX_RADIUS_KM + 3))
+
+    # When the order is READY with the only rider on shift beyond the largest radius
+    order = ready_order(api, kitchen, customer)
+    opened = wait_for(
+        lambda: api.get(f"/deliveries?order_id={order['id']}", token=customer["access"]).json()[
+            "results"
+        ],
+        message="the delivery",
+    )[0]
+
+    # Then, after the search gives up, it is UNASSIGNED, and the customer and the owner are told
+    unassigned = wait_delivery(
+        api, customer["access"], opened["id"], "UNASSIGNED", timeout=GIVE_UP_SECONDS + 10
+    )
+    assert unassigned["rider"] is None
+    assert offers(api, beyond) == []
+    wait_for(
+        lambda: "delivery.unassigned" in news(api, customer, order["id"]),
+        message="the customer told",
+    )
+    wait_for(
+        lambda: "delivery.unassigned" in news(api, kitchen["owner"], order["id"]),
+        message="the owner told",
+    )
+    assert order_of(api, customer["access"], order["id"])["delivery"]["status"] == "UNASSIGNED"
+
+    # An admin assigns it by hand to the rider beyond the radius, who delivers it
+    reply = api.post(
+        f"/deliveries/{opened['id']}/assign", {"rider_id": beyond["id"]}, token=admin["access"]
+    )
+    assert reply.status == 200 and reply.json()["status"] == "ASSIGNED", reply
+    step(api, beyond, opened["id"], "pickup", "PICKED_UP")
+    step(api, beyond, opened["id"], "deliver", "DELIVERED")
+    wait_status(api, customer, order["id"], "DELIVERED")
+
+
+def test_a_cancel_before_pickup_frees_the_rider_and_after_pickup_only_an_admin_cancels(
+    api, admin, customer
+):
+    city = new_city()
+    kitchen = open_kitchen(api, city)
+    rider = working_rider(api, admin, north_of(city, 0.4))
+
+    # Given the rider has accepted the delivery of a ready order
+    first = ready_order(api, kitchen, customer)
+    first_delivery = wait_offer(api, rider)["delivery_id"]
+    step(api, rider, first_delivery, "accept", "ASSIGNED")
+
+    # When the order is cancelled before the pickup (the restaurant's owner may, at READY)
+    reply = api.post(
+        f"/orders/{first['id']}/cancel",
+        {"reason": "out of stock"},
+        token=kitchen["owner"]["access"],
+    )
+    assert reply.status == 200 and reply.json()["status"] == "CANCELLED", reply
+
+    # Then the delivery is cancelled and the rider, free again, is offered the next one
+    wait_delivery(api, admin["access"], first_delivery, "CANCELLED")
+    refused = api.post(f"/deliveries/{first_delivery}/pickup", token=rider["access"])
+    assert refused.status in (404, 409), refused
+    second = ready_order(api, kitchen, customer)
+    second_delivery = wait_offer(api, rider)["delivery_id"]
+    assert second_delivery != first_delivery
+    step(api, rider, second_delivery, "accept", "ASSIGNED")
+    step(api, rider, second_delivery, "pickup", "PICKED_UP")
+    wait_status(api, customer, second["id"], "OUT_FOR_DELIVERY")
+
+    # When the food is on its way, the customer (and the owner) can no longer cancel: 409
+    for who in (customer, kitchen["owner"]):
+        reply = api.post(f"/orders/{second['id']}/cancel", {}, token=who["access"])
+        assert reply.status == 409, reply
+    assert delivery(api, admin["access"], second_delivery)["status"] == "PICKED_UP"
+    # ... but an admin can, which cancels the delivery too
+    reply = api.post(f"/orders/{second['id']}/cancel", {}, token=admin["access"])
+    assert reply.status == 200 and reply.json()["status"] == "CANCELLED", reply
+    wait_delivery(api, admin["access"], second_delivery, "CANCELLED")
+
+
+def _rider_at_work(api, rider, stop: threading.Event, seen: dict) -> None:
+    """Take every offer: accept, pick up, deliver; record what the rider was offered at once."""
+    while not stop.is_set():
+        mine = offers(api, rider)
+        seen["most_offers_at_once"] = max(seen["most_offers_at_once"], len(mine))
+        for offer in mine:
+            reply = api.post(f"/deliveries/{offer['delivery_id']}/accept", token=rider["access"])
+            if reply.status != 200:
+                continue  # expired meanwhile: it went to the next rider
+            step(api, rider, offer["delivery_id"], "pickup", "PICKED_UP")
+            step(api, rider, offer["delivery_id"], "deliver", "DELIVERED")
+            seen["delivered"].append(offer["delivery_id"])
+        time.sleep(0.2)
+
+
+def _overlaps(intervals: list[tuple]) -> list[tuple]:
+    """The pairs of (start, end) intervals, end None meaning open, that overlap."""
+    ordered = sorted(intervals, key=lambda i: i[0])
+    return [
+        (a, b) for a, b in zip(ordered, ordered[1:], strict=False) if a[1] is None or b[0] < a[1]
+    ]
+
+
+def test_twenty_orders_ready_at_once_never_give_one_of_five_riders_two(api, stack, admin, customer):
+    city = new_city()
+    kitchen = open_kitchen(api, city)
+    riders = [working_rider(api, admin, north_of(city, 0.3 + 0.2 * i)) for i in range(5)]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        orders = list(pool.map(lambda _: paid_order(api, kitchen, customer), range(20)))
+        list(pool.map(lambda o: advance(api, kitchen, o, "ACCEPTED", "PREPARING"), orders))
+    for rider in riders:  # fresh positions for the dispatch below
+        report(api, rider, rider["at"])
+    order_ids = {o["id"] for o in orders}
+
+    stop = threading.Event()
+    seen = [{"most_offers_at_once": 0, "delivered": []} for _ in riders]
+    snapshots = []
+
+    def watch():
+        # One page of the owner's deliveries is one query: a consistent picture of who holds what.
+        while not stop.is_set():
+            page = api.get("/deliveries", token=kitchen["owner"]["access"]).json()["results"]
+            snapshots.append([(d["status"], (d["rider"] or {}).get("name")) for d in page])
+            time.sleep(0.2)
+
+    with ThreadPoolExecutor(max_workers=len(riders) + 1) as crew:
+        working = [
+            crew.submit(_rider_at_work, api, r, stop, s) for r, s in zip(riders, seen, strict=True)
+        ]
+        watcher = crew.submit(watch)
+        try:
+            # When the kitchen marks all twenty READY at once
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                list(pool.map(lambda o: advance(api, kitchen, o, "READY"), orders))
+
+            # Then every one gets a delivery, which ends delivered or, nobody free in time,
+            # unassigned
+            def settled():
+                for future in working:  # a rider's failed step fails the test now
+                    if future.done():
+                        future.result()
+                page = api.get("/deliveries", token=kitchen["owner"]["access"]).json()
+                return (
+                    page["count"] == 20
+                    and all(d["status"] in ("DELIVERED", "UNASSIGNED") for d in page["results"])
+                    and page["results"]
+                )
+
+            final = wait_for(
+                settled, timeout=GIVE_UP_SECONDS + 60, message="every delivery settled"
+            )
+        finally:
+            stop.set()
+        for future in (*working, watcher):
+            future.result()  # a rider's failed step fails the test
+
+    assert {d["order_id"] for d in final} == order_ids
+    # No rider was ever seen holding two deliveries, or offered two at once
+    for snapshot in snapshots:
+        holders = [name for status, name in snapshot if status in ACTIVE]
+        assert len(holders) == len(set(holders)), snapshot
+    assert all(s["most_offers_at_once"] <= 1 for s in seen), seen
+    # Every rider delivered (each was offered one of the first five), and no delivery twice
+    delivered = [d for s in seen for d in s["delivered"]]
+    assert all(s["delivered"] for s in seen), seen
+    assert len(delivered) == len(set(delivered))
+    assert sorted(delivered) == sorted(d["id"] for d in final if d["status"] == "DELIVERED")
+
+    # The database agrees: per rider, the times holding a delivery or an offer never overlap
+    with psycopg.connect(stack.dsn("delivery")) as conn:
+        held = conn.execute(
+            "SELECT rider_id, assigned_at, coalesce(delivered_at, cancelled_at) FROM"
+            " delivery_delivery WHERE order_id = ANY(%s) AND rider_id IS NOT NULL",
+            [list(order_ids)],
+        ).fetchall()
+        offered = conn.execute(
+            "SELECT o.rider_id, o.offered_at, o.answered_at FROM delivery_deliveryoffer o"
+            " JOIN delivery_delivery d ON d.id = o.delivery_id WHERE d.order_id = ANY(%s)",
+            [list(order_ids)],
+        ).fetchall()
+    assert len(held) == len(delivered)
+    for rider in riders:
+        mine = [(start, end) for rider_id, start, end in held if rider_id == rider["id"]]
+        assert _overlaps(mine) == [], rider["id"]
+        pending = [(start, end) for rider_id, start, end in offered if rider_id == rider["id"]]
+        assert _overlaps(pending) == [], rider["id"]
+        # and no offer reached a rider while they held a delivery
+        for start, _ in pending:
+            holding = [h for h in mine if h[0] < start and (h[1] is None or start < h[1])]
+            assert holding == [], (rider["id"], start)
+
+
+def test_the_delivery_worker_killed_mid_dispatch_loses_no_delivery_and_doubles_none(
+    api, stack, admin, customer
+):
+    city = new_city()
+    kitchen = open_kitchen(api, city)
+    rider = working_rider(api, admin, north_of(city, 0.6))
+    order = paid_order(api, kitchen, customer)
+    advance(api, kitchen, order, "ACCEPTED", "PREPARING")
+
+    # Given the offers table locked, so that dispatching blocks in the middle of its transaction
+    worker = stack.worker("delivery")
+    with (
+        psycopg.connect(stack.dsn("delivery")) as conn,
+        psycopg.connect(stack.dsn("delivery"), autocommit=True) as watcher,
+    ):
+        conn.execute("LOCK TABLE delivery_deliveryoffer IN EXCLUSIVE MODE")
+        advance(api, kitchen, order, "READY")
+        # ... and the worker has opened the delivery and waits to offer it
+        wait_for(
+            lambda: waits_on_lock(watcher, "delivery_deliveryoffer"),
+            timeout=15,
+            message="the worker to block mid-dispatch",
+        )
+        # When the worker is killed there
+        worker.kill()
+        conn.rollback()
+    reply = api.get(f"/deliveries?order_id={order['id']}", token=admin["access"])
+    assert reply.status == 200 and reply.json()["count"] == 0, reply  # nothing was committed
+
+    # Then a new worker gets `order.ready` again (visibility timeout) and dispatches it once
+    stack.start_worker("delivery")
+    offer = wait_offer(api, rider, timeout=45)
+    step(api, rider, offer["delivery_id"], "accept", "ASSIGNED")
+    time.sleep(2)  # a second delivery or offer would show by now
+    with psycopg.connect(stack.dsn("delivery")) as conn:
+        deliveries = conn.execute(
+            "SELECT id FROM delivery_delivery WHERE order_id = %s", [order["id"]]
+        ).fetchall()
+        offers_made = conn.execute(
+            "SELECT count(*) FROM delivery_deliveryoffer WHERE delivery_id = %s",
+            [offer["delivery_id"]],
+        ).fetchone()[0]
+        assigned_events = conn.execute(
+            "SELECT count(*) FROM events_outboxevent WHERE type = 'delivery.assigned'"
+            " AND (data->>'delivery_id')::bigint = %s",
+            [offer["delivery_id"]],
+        ).fetchone()[0]
+    assert deliveries == [(offer["delivery_id"],)]
+    assert (offers_made, assigned_events) == (1, 1)
+    shown = wait_for(
+        lambda: (
+            (o := order_of(api, customer["access"], order["id"]))["delivery"]
+            and o["delivery"]["status"] == "ASSIGNED"
+            and o
+        ),
+        message="the order to show its rider",
+    )
+    assert shown["delivery"]["rider"]["name"] == rider["name"]
