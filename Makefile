@@ -82,7 +82,7 @@ check-migrations: install ## fail if a model change has no migration
 run-%: install ## one project on its own, e.g. `make run-catalog PORT=4002`
 	bin/serve $* $(PORT)
 
-bench: install ## the benchmark (≤ 13 min, loopback): bench/results/latest.{json,md,png}
+bench: install ## the benchmark (≤ 20 min, loopback): bench/results/latest.{json,md,png}
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null; }
 	$(VENV)/bin/pip install -q -r requirements/bench.txt
