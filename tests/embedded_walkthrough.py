@@ -190,6 +190,8 @@ def place_and_pay() -> tuple[str, int]:
                 "restaurant_id": restaurant["id"],
                 "items": [{"menu_item_id": items[0]["id"], "quantity": 2}],
                 "delivery_address": "10 Home St",
+                "delivery_lat": 52.53,
+                "delivery_lon": 13.41,
             },
             token=access,
             headers={"Idempotency-Key": uuid.uuid4().hex},
