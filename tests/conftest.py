@@ -13,7 +13,11 @@ from tests.stack import Stack
 def stack(tmp_path_factory):
     # E2E_DB_PREFIX lets two test sessions on one machine keep their databases apart.
     stack = Stack(
-        tmp_path_factory.mktemp("stack"), prefix=os.environ.get("E2E_DB_PREFIX", "food_e2e")
+        tmp_path_factory.mktemp("stack"),
+        prefix=os.environ.get("E2E_DB_PREFIX", "food_e2e"),
+        # The session's tokens (session-scoped users) outlive auth's 5-minute default: the
+        # suite runs longer than that. Expiry itself is tested with tokens made to expire.
+        extra_env={"JWT_ACCESS_MINUTES": "60"},
     )
     stack.prepare()
     try:
