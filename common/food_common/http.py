@@ -177,6 +177,18 @@ class ServiceClient:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         )
 
+    @classmethod
+    def from_settings(cls, name: str, base_urls: list[str]) -> "ServiceClient":
+        """Return a client of `name` with the project's SERVICE_CONNECT/READ_TIMEOUT settings."""
+        from django.conf import settings  # the gateway's proxy imports this module too
+
+        return cls(
+            name,
+            base_urls,
+            connect_timeout=settings.SERVICE_CONNECT_TIMEOUT,
+            read_timeout=settings.SERVICE_READ_TIMEOUT,
+        )
+
     def request(
         self, method: str, path: str, *, json_body=None, token: str | None = None, headers=None
     ) -> ServiceResponse:

@@ -194,27 +194,13 @@ def delivery_client() -> Delivery | None:
     """Return this process's delivery client; None when DELIVERY_SERVICE_URLS is empty."""
     if not settings.DELIVERY_SERVICE_URLS:
         return None
-    return DeliveryClient(
-        ServiceClient(
-            "delivery",
-            settings.DELIVERY_SERVICE_URLS,
-            connect_timeout=settings.SERVICE_CONNECT_TIMEOUT,
-            read_timeout=settings.SERVICE_READ_TIMEOUT,
-        )
-    )
+    return DeliveryClient(ServiceClient.from_settings("delivery", settings.DELIVERY_SERVICE_URLS))
 
 
 @lru_cache(maxsize=1)
 def catalog_client() -> Catalog:
     """Return this process's catalog client (built on first use, so settings are read late)."""
-    return CatalogClient(
-        ServiceClient(
-            "catalog",
-            settings.CATALOG_SERVICE_URLS,
-            connect_timeout=settings.SERVICE_CONNECT_TIMEOUT,
-            read_timeout=settings.SERVICE_READ_TIMEOUT,
-        )
-    )
+    return CatalogClient(ServiceClient.from_settings("catalog", settings.CATALOG_SERVICE_URLS))
 
 
 class TrailPeer:
@@ -238,14 +224,7 @@ class TrailPeer:
 def trail_peers() -> list[TrailPeer]:
     """Return the services asked for their part of a trail: payments, then delivery (if set)."""
     return [
-        TrailPeer(
-            ServiceClient(
-                name,
-                urls,
-                connect_timeout=settings.SERVICE_CONNECT_TIMEOUT,
-                read_timeout=settings.SERVICE_READ_TIMEOUT,
-            )
-        )
+        TrailPeer(ServiceClient.from_settings(name, urls))
         for name, urls in (
             ("payments", settings.PAYMENTS_SERVICE_URLS),
             ("delivery", settings.DELIVERY_SERVICE_URLS),

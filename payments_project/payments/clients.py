@@ -107,11 +107,4 @@ def payable_order_from(answer: dict, *, order_id: int) -> PayableOrder:
 @lru_cache(maxsize=1)
 def get_orders_client() -> Orders:
     """Return this process's orders client (built on first use, so settings are read late)."""
-    return OrdersClient(
-        ServiceClient(
-            "orders",
-            settings.ORDERS_SERVICE_URLS,
-            connect_timeout=settings.SERVICE_CONNECT_TIMEOUT,
-            read_timeout=settings.SERVICE_READ_TIMEOUT,
-        )
-    )
+    return OrdersClient(ServiceClient.from_settings("orders", settings.ORDERS_SERVICE_URLS))
