@@ -195,7 +195,12 @@ class WebSocketEcho:
 
     async def _start(self):
         self.server = await serve(
-            self._echo, "127.0.0.1", 0, process_request=self._seen, ping_interval=None
+            self._echo,
+            "127.0.0.1",
+            0,
+            process_request=self._seen,
+            ping_interval=None,
+            backlog=1024,  # bursts of handshakes, as the real live service takes them
         )
         self.port = self.server.sockets[0].getsockname()[1]
 

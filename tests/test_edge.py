@@ -6,6 +6,7 @@ with every upstream pointed at a recording server (tests/edge_upstream.py) so a 
 what reached the upstream. Raw sockets, because no well-behaved client library sends these bytes.
 """
 
+import asyncio
 import json
 import random
 import re
@@ -24,6 +25,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from websockets.asyncio.client import connect as ws_connect_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -1133,6 +1135,45 @@ def test_websocket_that_never_authenticates_is_closed_4401(edge, ws_echo):
         assert closed_with(ws) == 4401
     assert time.monotonic() - started < WS_AUTH_TIMEOUT + 3
     assert len(ws_echo.connections) == before
+
+
+def test_more_websockets_than_the_http_pool_holds_per_host_are_all_carried(
+    edge, ws_echo, edge_user
+):
+    """Each upstream WebSocket holds a connection for its life: they must not come from the HTTP
+    pool (256 per host), where the 257th would wait forever and starve the host's requests."""
+    wanted = 300
+
+    async def hold_and_echo() -> tuple[int, int, int | None]:
+        sockets = await asyncio.gather(
+            *(
+                ws_connect_async(
+                    ws_url(edge),
+                    subprotocols=["bearer", edge_user["access"]],
+                    open_timeout=20,
+                    ping_interval=None,
+                )
+                for _ in range(wanted)
+            ),
+            return_exceptions=True,
+        )
+        opened = [ws for ws in sockets if not isinstance(ws, BaseException)]
+        try:
+            for n, ws in enumerate(opened):
+                await ws.send(f"socket {n}")
+            echoed = 0
+            for n, ws in enumerate(opened):
+                echoed += await asyncio.wait_for(ws.recv(), 10) == f"socket {n}"
+            # While they are all held, an HTTP request through the same gateway still answers.
+            answer = await asyncio.to_thread(
+                exchange, edge.port, b"GET /restaurants HTTP/1.1\r\nHost: gw\r\n\r\n"
+            )
+            return len(opened), echoed, answer.status if answer else None
+        finally:
+            await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
+
+    opened, echoed, status = asyncio.run(hold_and_echo())
+    assert (opened, echoed, status) == (wanted, wanted, 200)
 
 
 @pytest.mark.parametrize("how", ["subprotocol", "first-message"])

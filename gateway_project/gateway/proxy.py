@@ -135,6 +135,7 @@ class GatewayApplication:
         }
         self.inflight: collections.Counter[str] = collections.Counter()
         self.session: aiohttp.ClientSession | None = None
+        self.ws_session: aiohttp.ClientSession | None = None
         # Each upstream's metric series, looked up once: `labels()` takes a lock and builds a key
         # on every call, which showed in the forwarding path's profile (bench/README.md).
         self.upstream_seconds = {name: UPSTREAM_SECONDS.labels(name) for name in self.upstreams}
@@ -165,9 +166,10 @@ class GatewayApplication:
                 return
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        for session in (self.session, self.ws_session):
+            if session is not None:
+                await session.close()
+        self.session = self.ws_session = None
         await self.limiter.close()
 
     def client_session(self) -> aiohttp.ClientSession:
@@ -180,6 +182,24 @@ class GatewayApplication:
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self.session
+
+    def websocket_session(self) -> aiohttp.ClientSession:
+        """Return the process's session for upstream WebSockets, apart from the HTTP pool.
+
+        A WebSocket holds its connection for its whole life, so in the HTTP pool the live
+        upstream's sockets would count against its per-host limit: a gateway would carry at most
+        256 of them, and the 257th would wait for a free connection forever. Here nothing is
+        pooled or capped (a client address is capped by GATEWAY_MAX_INFLIGHT_PER_CLIENT, the
+        process by its file descriptors), and the handshake has the upstream's timeouts.
+        """
+        if self.ws_session is None:
+            self.ws_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
+                timeout=self.timeouts.get("live", aiohttp.ClientTimeout(total=None)),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self.ws_session
 
     # -- HTTP ------------------------------------------------------------------------------------
     async def http(self, scope, receive, send):

@@ -120,7 +120,7 @@ async def relay(app, scope, receive, send, request: Request, token, claims, requ
     upstream = None
     for candidate in app.upstreams["live"].candidates():
         try:
-            upstream = await app.client_session().ws_connect(
+            upstream = await app.websocket_session().ws_connect(
                 URL(candidate.base_url + request.target, encoded=True),
                 headers={
                     "Authorization": f"Bearer {token}",
