@@ -190,7 +190,9 @@ def test_the_flush_writes_the_last_positions_in_bulk_and_only_once(settings):
     riders = [RiderFactory() for _ in range(3)]
     for index, each in enumerate(riders):
         positions.location_record(user_id=each.user_id, lat=52.0 + index, lon=13.0)
-    positions.location_record(user_id=riders[0].user_id, lat=52.9, lon=13.9)  # the last one wins
+    reported = time.time()
+    # The last one wins.
+    positions.location_record(user_id=riders[0].user_id, lat=52.9, lon=13.9, now=reported)
 
     assert flush_positions() == 3
     assert flush_positions() == 0
@@ -202,6 +204,8 @@ def test_the_flush_writes_the_last_positions_in_bulk_and_only_once(settings):
         riders[2].user_id: (54.0, 13.0),
     }
     assert all(r.last_seen_at is not None for r in Rider.objects.all())
+    seen = Rider.objects.get(pk=riders[0].pk).last_seen_at
+    assert abs(seen.timestamp() - reported) < 1e-3, (seen, reported)
     assert dirty_riders() == set()
     positions.location_record(user_id=riders[1].user_id, lat=53.5, lon=13.0)
     assert dirty_riders() == {riders[1].user_id}
@@ -231,7 +235,7 @@ def test_the_flush_puts_the_riders_back_when_the_update_fails(monkeypatch, worki
     def broken(*args, **kwargs):
         raise RuntimeError("database away")
 
-    monkeypatch.setattr(Rider.objects, "bulk_update", broken)
+    monkeypatch.setattr(positions, "_positions_write", broken)
     with pytest.raises(RuntimeError):
         flush_positions()
 
