@@ -109,6 +109,9 @@ EXTRA_ENV = {
     "RIDER_LOCATION_MIN_INTERVAL": "1.0",
     "RIDER_POSITION_FLUSH_SECONDS": "10",
     "DISPATCH_RETRY_SECONDS": "10",
+    # Delivery sized as `make up` and compose run it (bin/serve), not as the tests' one process.
+    "DELIVERY_WEB_WORKERS": "2",
+    "DELIVERY_WEB_THREADS": "1",
 }
 
 LUA = """
@@ -1012,6 +1015,8 @@ def main() -> None:
                 ("GATEWAY_HEADER_TIMEOUT", ""),
                 ("GATEWAY_BODY_TIMEOUT", ""),
                 ("GATEWAY_MAX_INFLIGHT_PER_CLIENT", ""),
+                ("DELIVERY_WEB_WORKERS", ""),
+                ("DELIVERY_WEB_THREADS", ""),
             )
         } | {key: value for key, value in overrides.items()}
     finally:

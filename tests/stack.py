@@ -271,6 +271,8 @@ class Stack:
             "REGISTER_RATE_GLOBAL": "1000/min",
             "WEB_WORKERS": "1",
             "WEB_THREADS": "4",
+            "DELIVERY_WEB_WORKERS": "1",  # one process each in the tests (2 by default)
+            "DELIVERY_WEB_THREADS": "4",
             "WORKER_CONCURRENCY": "1",
             "PYTHONUNBUFFERED": "1",
             # Events: a short visibility timeout so a killed worker's message comes back quickly,
