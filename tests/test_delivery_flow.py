@@ -399,8 +399,13 @@ def test_a_cancel_before_pickup_frees_the_rider_and_after_pickup_only_an_admin_c
     )
     assert reply.status == 200 and reply.json()["status"] == "CANCELLED", reply
 
-    # Then the delivery is cancelled and the rider, free again, is offered the next one
+    # Then the delivery is cancelled, the rider is told, and, free again, is offered the next one
     wait_delivery(api, admin["access"], first_delivery, "CANCELLED")
+    wait_for(
+        lambda: "delivery.cancelled" in news(api, rider, first["id"]),
+        timeout=15,
+        message="the rider's notice of the cancellation",
+    )
     refused = api.post(f"/deliveries/{first_delivery}/pickup", token=rider["access"])
     assert refused.status in (404, 409), refused
     second = ready_order(api, kitchen, customer)

@@ -93,11 +93,13 @@ def delivery_unassigned(delivery: Delivery) -> dict:
     }
 
 
-def delivery_cancelled(delivery: Delivery, *, reason: str) -> dict:
-    """Return the data of `delivery.cancelled`: its order was cancelled (the rider is free)."""
+def delivery_cancelled(delivery: Delivery, *, reason: str, offered_to: Rider | None) -> dict:
+    """Return the data of `delivery.cancelled`: its order was cancelled (the rider is free, and
+    `offered_to`, the rider whose offer of it was still open, is told it is gone)."""
     return {
         **_subject(delivery),
         "rider": _rider(delivery.rider) if delivery.rider_id else None,
+        "offered_to": _rider(offered_to) if offered_to else None,
         "was_picked_up": delivery.picked_up_at is not None,
         "reason": reason,
         "cancelled_at": delivery.cancelled_at,

@@ -20,6 +20,7 @@ def notify_customer(event: Event) -> None:
 
 
 @handles(messages.DELIVERY_OFFERED)
+@handles(messages.DELIVERY_CANCELLED)
 def notify_rider(event: Event) -> None:
     services.notification_create_for_event(event=event)
 

@@ -2,7 +2,7 @@
 
 The customer hears about their orders, payments and deliveries (COMPOSERS); a restaurant's owner
 about its new paid orders, their cancellations and the deliveries nobody took, and a rider about
-the deliveries offered to them (AUDIENCE_COMPOSERS: the event names them by user id only, so theirs
+the deliveries offered to them and their cancellations (AUDIENCE_COMPOSERS: the event names them by user id only, so theirs
 are live-only messages: stored, listed by GET /notifications, pushed to their open WebSockets).
 Pure functions of the event, so the wording can be read and tested without a database.
 """
@@ -22,6 +22,7 @@ DELIVERY_ASSIGNED = "delivery.assigned"
 DELIVERY_PICKED_UP = "delivery.picked_up"
 DELIVERY_DELIVERED = "delivery.delivered"
 DELIVERY_UNASSIGNED = "delivery.unassigned"
+DELIVERY_CANCELLED = "delivery.cancelled"
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_FAILED = "payment.failed"
 PAYMENT_REFUNDED = "payment.refunded"
@@ -47,6 +48,7 @@ KIND_ORDER_NEW = "order.new"  # the owner's restaurant has a new paid order to a
 KIND_ORDER_CANCELLED = "order.cancelled"  # a paid order of the owner's restaurant was cancelled
 KIND_DELIVERY_OFFER = "delivery.offer"  # a rider is offered a delivery until data.expires_at
 KIND_DELIVERY = "delivery"  # the order's delivery: data.status ASSIGNED (data.rider) or UNASSIGNED
+KIND_DELIVERY_CANCELLED = "delivery.cancelled"  # a rider's delivery (or offer of one) is off
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,32 @@ def _rider_delivery_offered(event: Event) -> Message | None:
     )
 
 
+def _rider_delivery_cancelled(event: Event) -> Message | None:
+    """Tell the rider who had the delivery, or whose offer of it was open, that it is off."""
+    data = event.data
+    rider = next(
+        (data[key] for key in ("rider", "offered_to") if isinstance(data.get(key), dict)), None
+    )
+    if rider is None:
+        return None  # nobody had it or was asked: nobody to tell
+    try:
+        rider_user_id = int(rider["user_id"])
+    except (KeyError, TypeError, ValueError):
+        raise MalformedEvent(f"{event.type} {event.id}: rider.user_id is not a user id") from None
+    order_id = _order_id(event)
+    was_offer = not isinstance(data.get("rider"), dict)
+    return _to_user(
+        event,
+        rider_user_id,
+        f"Delivery of order #{order_id} cancelled",
+        f"Order #{order_id} was cancelled: "
+        + ("its offer is withdrawn." if was_offer else "do not deliver it; you are free again."),
+        kind=KIND_DELIVERY_CANCELLED,
+        delivery_id=_required(event, "delivery_id"),
+        was_offer=was_offer,
+    )
+
+
 def _delivery_assigned(event: Event) -> Message | None:
     order_id = _order_id(event)
     rider = _rider(event)
@@ -368,6 +396,7 @@ AUDIENCE_COMPOSERS: dict[str, tuple[Callable[[Event], Message | None], ...]] = {
     ORDER_CANCELLED: (_owner_order_cancelled,),
     DELIVERY_OFFERED: (_rider_delivery_offered,),
     DELIVERY_UNASSIGNED: (_owner_delivery_unassigned,),
+    DELIVERY_CANCELLED: (_rider_delivery_cancelled,),
 }
 
 

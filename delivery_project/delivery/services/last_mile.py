@@ -177,14 +177,19 @@ def delivery_cancel_for_order(*, order_id: int, reason: str = "") -> Delivery | 
     if delivery.status not in CANCELLABLE:
         logger.info("order %s cancelled: its delivery is %s already", order_id, delivery.status)
         return delivery
-    offers_withdraw(delivery)
+    withdrawn = offers_withdraw(delivery)
     delivery_move(
         delivery,
         DeliveryStatus.CANCELLED,
         reason=reason or "order cancelled",
         cancelled_at=timezone.now(),
     )
-    publish(events.DELIVERY_CANCELLED, events.delivery_cancelled(delivery, reason=reason))
+    publish(
+        events.DELIVERY_CANCELLED,
+        events.delivery_cancelled(
+            delivery, reason=reason, offered_to=withdrawn[0].rider if withdrawn else None
+        ),
+    )
     if delivery.rider_id:
         positions.rider_state_refresh(user_id=delivery.rider.user_id)
     logger.info("delivery %s of cancelled order %s cancelled", delivery.pk, order_id)

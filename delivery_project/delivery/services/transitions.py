@@ -71,15 +71,16 @@ def offer_close(offer: DeliveryOffer, status: str, *, at: datetime | None = None
     positions.rider_state_refresh(user_id=offer.rider.user_id)
 
 
-def offers_withdraw(delivery: Delivery) -> None:
-    """Withdraw the delivery's pending offer, if any (its delivery is locked)."""
-    pending = (
+def offers_withdraw(delivery: Delivery) -> list[DeliveryOffer]:
+    """Withdraw the delivery's pending offer, if any (its delivery is locked); return them."""
+    pending = list(
         delivery.offers.select_for_update(of=("self",))
         .select_related("rider")
         .filter(status=OfferStatus.PENDING)
     )
     for offer in pending:
         offer_close(offer, OfferStatus.WITHDRAWN)
+    return pending
 
 
 def pending_offer_locked(delivery: Delivery, *, user_id: int) -> DeliveryOffer:

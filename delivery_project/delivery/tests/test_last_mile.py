@@ -211,6 +211,7 @@ def test_a_cancel_before_pickup_cancels_the_delivery_and_frees_the_rider(rider, 
     assert cancelled["data"]["was_picked_up"] is False
     assert cancelled["data"]["reason"] == "changed my mind"
     assert cancelled["data"]["rider"]["user_id"] == RIDER
+    assert cancelled["data"]["offered_to"] is None  # the offer was answered: nobody else to tell
     assert busy == [] and free_riders() == [RIDER]
     assert rider.post(f"/deliveries/{offered.pk}/pickup").status_code == 409
 
@@ -223,6 +224,8 @@ def test_a_cancel_while_searching_withdraws_the_offer(offered):
     assert offered.offers.get().status == OfferStatus.WITHDRAWN
     (cancelled,) = published("delivery.cancelled")
     assert cancelled["data"]["rider"] is None
+    # The rider whose offer was open is named, so notifications can tell them it is gone.
+    assert cancelled["data"]["offered_to"]["user_id"] == RIDER
     assert free_riders() == [RIDER]
 
 

@@ -105,6 +105,50 @@ def test_a_rider_hears_of_the_delivery_offered_to_them_and_its_expiry():
     assert mail.outbox == []
 
 
+def delivery_cancelled_data(**changes) -> dict:
+    return {
+        **ABOUT_ORDER_12,
+        "delivery_id": 5,
+        "rider": None,
+        "offered_to": None,
+        "was_picked_up": False,
+        "reason": "",
+        "cancelled_at": "2026-01-05T12:01:00Z",
+        **changes,
+    }
+
+
+@pytest.mark.consumes("delivery.cancelled")
+@pytest.mark.parametrize(
+    ("who", "text"),
+    [
+        ("rider", "Order #12 was cancelled: do not deliver it; you are free again."),
+        ("offered_to", "Order #12 was cancelled: its offer is withdrawn."),
+    ],
+)
+def test_a_rider_hears_that_their_delivery_or_offer_is_cancelled(who, text):
+    rider = delivery_offered_data()["rider"]
+    notify("delivery.cancelled", delivery_cancelled_data(**{who: rider}))
+
+    notification = Notification.objects.get()
+    assert (notification.recipient_id, notification.channel) == (RIDER, "live")
+    message = live_message(notification)
+    assert (message["type"], message["order_id"], message["text"]) == (
+        "delivery.cancelled",
+        12,
+        text,
+    )
+    assert message["data"] == {"delivery_id": 5, "was_offer": who == "offered_to"}
+    assert mail.outbox == []
+
+
+@pytest.mark.consumes("delivery.cancelled")
+def test_a_delivery_cancelled_while_nobody_had_it_tells_nobody():
+    notify("delivery.cancelled", delivery_cancelled_data())
+
+    assert Notification.objects.count() == 0
+
+
 def test_the_customer_messages_say_which_status_or_outcome():
     notify("order.created", EVENTS["order.created"])
     notify("payment.succeeded", payment_data())

@@ -41,7 +41,13 @@ def envelope(event_type: str, order: Order, **data) -> dict:
     elif event_type == "delivery.unassigned":
         payload |= {"searched_seconds": 300, "radius_km": 15.0}
     elif event_type == "delivery.cancelled":
-        payload |= {"rider": RIDER, "was_picked_up": False, "reason": "", "cancelled_at": WHEN}
+        payload |= {
+            "rider": RIDER,
+            "offered_to": None,
+            "was_picked_up": False,
+            "reason": "",
+            "cancelled_at": WHEN,
+        }
     return testing.envelope(event_type, payload | data)
 
 
