@@ -56,18 +56,30 @@ class RequestIDMiddleware:
         try:
             response = self.get_response(request)
             response[HEADER] = request_id
-            access_log.info(
-                "%s %s %s",
+            log_access(
                 request.method,
                 request.get_full_path(),
+                request.path,
                 response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
+                started,
             )
             return response
         finally:
             current_request_id.reset(token)
+
+
+def log_access(method: str, full_path: str, path: str, status: int, started: float) -> None:
+    """Log the access line of one answered request (`started`: its time.perf_counter())."""
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "%s %s %s",
+            method,
+            full_path,
+            status,
+            extra={
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )

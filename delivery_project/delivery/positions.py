@@ -157,12 +157,19 @@ def _pushed_key(user_id: int) -> str:
 # -- the hot path -------------------------------------------------------------------------------
 
 
-def location_record(*, user_id: int, lat: float, lon: float, now: float | None = None) -> bool:
+class RiderStateMissing(Exception):
+    """Redis holds no dispatch state of the rider (location_record with load_missing=False)."""
+
+
+def location_record(
+    *, user_id: int, lat: float, lon: float, now: float | None = None, load_missing: bool = True
+) -> bool:
     """Store a rider's reported position; return True if they can be offered a delivery now.
 
     Raise RiderProfileMissing (404), RiderNotVerified (403) or LocationTooFrequent (429). One
-    Redis round trip, two (and one database read) when the rider's state is not in Redis; a rider
-    with a delivery pushes the position to its customer (throttled, not waited for).
+    Redis round trip, two (and one database read) when the rider's state is not in Redis, or,
+    with `load_missing=False`, RiderStateMissing then (nothing stored). A rider with a delivery
+    pushes the position to its customer (throttled, not waited for).
     """
     now = time.time() if now is None else now
     keys = [
@@ -184,6 +191,8 @@ def location_record(*, user_id: int, lat: float, lon: float, now: float | None =
     ]
     answer = _run(LOCATION_UPDATE, keys, args)
     if answer[0] == b"miss":
+        if not load_missing:
+            raise RiderStateMissing(user_id)
         rider_state_load(user_id=user_id)
         answer = _run(LOCATION_UPDATE, keys, args)
     outcome = answer[0]
