@@ -2,6 +2,7 @@
 
 import json
 import time
+import uuid
 
 import urllib3
 
@@ -94,3 +95,37 @@ def order_body(menu, quantity: int = 2) -> dict:
         "delivery_lat": 52.53,
         "delivery_lon": 13.40,
     }
+
+
+def unique(prefix: str) -> str:
+    """Return an email address no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def open_kitchen(
+    api: Api, at: tuple[float, float], *, dish: str = "Souvlaki", price: str = "8.00"
+) -> dict:
+    """A new restaurant owner with an open restaurant at `at` and one dish:
+    {owner, restaurant, dish, at}."""
+    owner = api.register_and_login(unique("owner"), role="restaurant_owner")
+    reply = api.post(
+        "/restaurants",
+        {
+            "name": f"Kitchen {uuid.uuid4().hex[:6]}",
+            "cuisine": "greek",
+            "address": "1 Harbour Rd",
+            "lat": at[0],
+            "lon": at[1],
+            "is_open": True,
+        },
+        token=owner["access"],
+    )
+    assert reply.status == 201, reply
+    restaurant = reply.json()
+    reply = api.post(
+        f"/restaurants/{restaurant['id']}/menu",
+        {"name": dish, "category": "main", "price": price, "currency": "EUR"},
+        token=owner["access"],
+    )
+    assert reply.status == 201, reply
+    return {"owner": owner, "restaurant": restaurant, "dish": reply.json(), "at": at}

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.client import PASSWORD, wait_for, waits_on_lock
+from tests.client import PASSWORD, open_kitchen, unique, wait_for, waits_on_lock
 from tests.stack import DELIVERY_TIMINGS
 
 KM_PER_DEGREE = 111.2
@@ -44,10 +44,6 @@ def new_city() -> tuple[float, float]:
 
 def north_of(point: tuple[float, float], km: float) -> tuple[float, float]:
     return (round(point[0] + km / KM_PER_DEGREE, 6), point[1])
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 # -- the people ------------------------------------------------------------------------------------
@@ -104,32 +100,6 @@ def working_rider(api, admin, at, *, vehicle: str = "bicycle") -> dict:
     assert reply.status == 200 and reply.json()["available"] is True, reply
     report(api, rider, at)
     return rider
-
-
-def open_kitchen(api, at: tuple[float, float]) -> dict:
-    """A restaurant owner with an open restaurant at `at` and one dish."""
-    owner = api.register_and_login(unique("owner"), role="restaurant_owner")
-    reply = api.post(
-        "/restaurants",
-        {
-            "name": f"Kitchen {uuid.uuid4().hex[:6]}",
-            "cuisine": "greek",
-            "address": "1 Harbour Rd",
-            "lat": at[0],
-            "lon": at[1],
-            "is_open": True,
-        },
-        token=owner["access"],
-    )
-    assert reply.status == 201, reply
-    restaurant = reply.json()
-    reply = api.post(
-        f"/restaurants/{restaurant['id']}/menu",
-        {"name": "Souvlaki", "category": "main", "price": "8.00", "currency": "EUR"},
-        token=owner["access"],
-    )
-    assert reply.status == 201, reply
-    return {"owner": owner, "restaurant": restaurant, "dish": reply.json(), "at": at}
 
 
 # -- orders ----------------------------------------------------------------------------------------

@@ -19,12 +19,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from tests import test_delivery_flow as flow
-from tests.client import wait_for
+from tests.client import open_kitchen, unique, wait_for
 from tests.stack import ROOT, Process, free_port, wait_until_up
 from tests.test_delivery_flow import (
     new_city,
     north_of,
-    open_kitchen,
     ready_order,
     report,
     step,
@@ -126,35 +125,10 @@ def forged_key_pem() -> bytes:
 # -- the people and their orders -------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
 @pytest.fixture(scope="module")
 def kitchen(api):
     """A restaurant of this module's own (no other test's order reaches its owner) and a dish."""
-    owner = api.register_and_login(unique("live-owner"), role="restaurant_owner")
-    reply = api.post(
-        "/restaurants",
-        {
-            "name": f"Live {uuid.uuid4().hex[:6]}",
-            "cuisine": "greek",
-            "address": "1 Quay",
-            "lat": 20.0,  # far from every other test's riders
-            "lon": 10.0,
-            "is_open": True,
-        },
-        token=owner["access"],
-    )
-    assert reply.status == 201, reply
-    restaurant = reply.json()
-    reply = api.post(
-        f"/restaurants/{restaurant['id']}/menu",
-        {"name": "Gyros", "category": "main", "price": "9.00", "currency": "EUR"},
-        token=owner["access"],
-    )
-    assert reply.status == 201, reply
-    return {"owner": owner, "restaurant": restaurant, "dish": reply.json()}
+    return open_kitchen(api, (20.0, 10.0), dish="Gyros", price="9.00")  # far from other riders
 
 
 def place(api, kitchen, customer, base_url=None) -> dict:

@@ -1,8 +1,6 @@
 """An order's trail through the gateway: one order's story across orders, payments and delivery,
 as staff get it (GET /orders/{id}/trail) and see it (the order's page in the orders admin)."""
 
-import secrets
-import subprocess
 import uuid
 from datetime import datetime
 
@@ -10,8 +8,7 @@ import psycopg
 import pytest
 
 from tests.client import PASSWORD, wait_for
-from tests.stack import ROOT, VENV_BIN
-from tests.test_payments_flow import GOOD, AdminSession
+from tests.test_payments_flow import GOOD, AdminSession, logged_in_admin
 
 # What the contract (contracts/asyncapi.yaml) says consumes each event of the story: queue ->
 # the handlers of that queue that act on it.
@@ -47,24 +44,7 @@ def staff(api, stack) -> dict:
 
 @pytest.fixture(scope="module")
 def orders_admin(stack) -> AdminSession:
-    """A superuser of the orders admin (created with the project's own command), logged in."""
-    password = secrets.token_urlsafe(16)
-    created = subprocess.run(
-        [str(VENV_BIN / "python"), "manage.py", "ensure_local_admin"],
-        cwd=ROOT / "orders_project",
-        env={
-            **stack.env("orders"),
-            "LOCAL_ADMIN_USERNAME": "trail-admin",
-            "LOCAL_ADMIN_PASSWORD": password,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stdout + created.stderr
-    session = AdminSession(stack.url("orders"), "orders")
-    session.login("trail-admin", password)
-    return session
+    return logged_in_admin(stack, "orders", "trail-admin")
 
 
 @pytest.fixture

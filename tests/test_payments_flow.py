@@ -301,16 +301,15 @@ class AdminSession:
         )
 
 
-@pytest.fixture(scope="module")
-def payments_admin(stack) -> AdminSession:
-    """A superuser of the payments admin (created with the project's own command), logged in."""
+def logged_in_admin(stack, project: str, username: str) -> AdminSession:
+    """A superuser of `project`'s admin (created with the project's own command), logged in."""
     password = secrets.token_urlsafe(16)
     created = subprocess.run(
         [str(VENV_BIN / "python"), "manage.py", "ensure_local_admin"],
-        cwd=ROOT / "payments_project",
+        cwd=ROOT / f"{project}_project",
         env={
-            **stack.env("payments"),
-            "LOCAL_ADMIN_USERNAME": "refunds-admin",
+            **stack.env(project),
+            "LOCAL_ADMIN_USERNAME": username,
             "LOCAL_ADMIN_PASSWORD": password,
         },
         capture_output=True,
@@ -318,9 +317,14 @@ def payments_admin(stack) -> AdminSession:
         timeout=60,
     )
     assert created.returncode == 0, created.stdout + created.stderr
-    session = AdminSession(stack.url("payments"), "payments")
-    session.login("refunds-admin", password)
+    session = AdminSession(stack.url(project), project)
+    session.login(username, password)
     return session
+
+
+@pytest.fixture(scope="module")
+def payments_admin(stack) -> AdminSession:
+    return logged_in_admin(stack, "payments", "refunds-admin")
 
 
 def test_admin_refund_of_a_paid_order_moves_it_out_of_paid_and_the_owner_cannot_accept(
