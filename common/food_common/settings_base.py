@@ -156,6 +156,10 @@ JWT_JWKS_TIMEOUT = env_float("JWT_JWKS_TIMEOUT", 3.0)
 JWT_ISSUER = env_str("JWT_ISSUER", "food-auth")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "food-api")
 JWT_LEEWAY = env_int("JWT_LEEWAY", 0)
+# Tokens a process remembers as verified (about 1.5 KB each): size it to the users active within
+# a token's lifetime, riders on shift above all (every few seconds each, through the gateway and
+# delivery); tokens used in turn, more of them than it holds, are verified afresh every time.
+JWT_VERIFIED_TOKENS = env_int("JWT_VERIFIED_TOKENS", 10_000)
 
 # Outbound service calls (food_common.http.ServiceClient).
 SERVICE_CONNECT_TIMEOUT = env_float("SERVICE_CONNECT_TIMEOUT", 1.0)

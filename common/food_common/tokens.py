@@ -5,6 +5,7 @@ verified once is remembered by its full string, with `exp` still checked on ever
 accepted, so `alg: none` and HS256 tokens (e.g. signed with the public key as secret) are refused.
 """
 
+import itertools
 import logging
 import threading
 import time
@@ -75,9 +76,25 @@ class AccessTokenVerifier:
         claims = self._decode(token)
         with self._lock:
             if len(self._verified) >= self.cache_size:
-                self._verified.clear()
+                self._make_room()
             self._verified[token] = claims
         return claims
+
+    def _make_room(self) -> None:
+        """Forget the expired tokens; if that frees less than a quarter, the oldest quarter too.
+
+        Never the whole cache at once: on the location hot path every remembered token is a
+        rider reporting every few seconds, and forgetting them all would send each one's next
+        update through a full RS256 verification at the same moment. Size JWT_VERIFIED_TOKENS to
+        the users active within a token's lifetime (riders on shift, for delivery and the
+        gateway): tokens used in turn, more of them than it holds, are always new to it.
+        """
+        now = time.time()
+        for token in [t for t, c in self._verified.items() if c["exp"] + self.leeway <= now]:
+            del self._verified[token]
+        excess = len(self._verified) - (self.cache_size * 3) // 4
+        for token in list(itertools.islice(self._verified, max(0, excess))):
+            del self._verified[token]
 
     def verified(self, token: str) -> dict | None:
         """Return the claims of a token that verified before, None if it never did (no I/O).
@@ -138,4 +155,5 @@ def get_verifier() -> AccessTokenVerifier:
         issuer=getattr(settings, "JWT_ISSUER", None) or None,
         audience=getattr(settings, "JWT_AUDIENCE", None) or None,
         leeway=getattr(settings, "JWT_LEEWAY", 0),
+        cache_size=getattr(settings, "JWT_VERIFIED_TOKENS", 10_000),
     )

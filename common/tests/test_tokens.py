@@ -96,6 +96,32 @@ def test_second_verify_is_a_cache_hit_that_still_checks_expiry(verifier, monkeyp
     assert token not in verifier._verified  # and forgotten
 
 
+def test_a_full_cache_forgets_expired_tokens_first_then_the_oldest_never_all(monkeypatch):
+    verifier = AccessTokenVerifier(
+        test_public_key_for_kid, issuer="food-auth", audience="food-api", cache_size=8
+    )
+    short = [make_access_token(n, lifetime=30) for n in range(3)]
+    long = [make_access_token(n, lifetime=300) for n in range(10, 15)]
+    for token in short + long:
+        verifier.verify(token)
+    assert len(verifier._verified) == 8
+
+    # When the short ones have expired, the next new token makes room by forgetting only them
+    later = time.time() + 60
+    monkeypatch.setattr("food_common.tokens.time", SimpleNamespace(time=lambda: later))
+    newest = make_access_token(20, lifetime=300, exp=int(later) + 300)
+    verifier.verify(newest)
+    assert list(verifier._verified) == [*long, newest]
+
+    # Full of live tokens, it forgets the oldest quarter and more, not everything
+    more = [make_access_token(n, lifetime=300, exp=int(later) + 300) for n in range(30, 33)]
+    for token in more:
+        verifier.verify(token)
+    remembered = list(verifier._verified)
+    assert 0 < len(remembered) <= 8 and remembered[-1] == more[-1]
+    assert long[0] not in remembered and newest in remembered
+
+
 def test_cache_hit_honours_the_leeway(monkeypatch):
     verifier = AccessTokenVerifier(
         test_public_key_for_kid, issuer="food-auth", audience="food-api", leeway=30
