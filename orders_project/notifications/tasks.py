@@ -7,12 +7,13 @@ from django.conf import settings
 
 from food_common.events.tasks import backoff
 from notifications import selectors
+from notifications.apps import NotificationsConfig
 from notifications.errors import NotificationNotSent
 from notifications.sending import notification_send
 
 logger = logging.getLogger(__name__)
 
-QUEUE = "notifications"
+QUEUE = NotificationsConfig.event_queue  # its worker's one queue: events and these tasks
 SEND_TASK = "notifications.send"
 
 
