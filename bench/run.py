@@ -564,6 +564,19 @@ def machine() -> dict:
     return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version()}
 
 
+def loop_seconds() -> float:
+    """CPU seconds of an empty 10M-iteration Python loop: this machine's speed at the moment.
+
+    A virtual machine's cores are not always as fast as they were (other guests on the host): the
+    same code measured 0.3 s on one day and 0.45–0.56 s on another, and every figure of a run moves
+    with it, so the report gives it at the start and the end of the run.
+    """
+    started = time.process_time()
+    for _ in range(10_000_000):
+        pass
+    return round(time.process_time() - started, 3)
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(
@@ -590,6 +603,10 @@ def write_markdown(result: dict, out: Path = RESULTS) -> None:
         "",
         f"Commit `{r['commit']}` · {r['machine']['nproc']} × {r['machine']['cpu_model']} · "
         + " · ".join(f"{k}={v}" for k, v in r["settings"].items()),
+        "",
+        "Machine speed, an empty 10M-iteration Python loop: "
+        + " s at the start, ".join(str(x) for x in r["machine"].get("loop_seconds", []))
+        + " s at the end (0.3 s on its fast days; every figure below moves with it).",
         "",
         "| target | wanted | measured | |",
         "|---|---|---|---|",
@@ -897,6 +914,7 @@ def main() -> None:
 
     signal.signal(signal.SIGALRM, too_long)
     signal.alarm(TIME_LIMIT)
+    speed_at_start = loop_seconds()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -906,7 +924,9 @@ def main() -> None:
         workdir, catalog_copies=1, prefix=args.db_prefix, extra_env={**EXTRA_ENV, **overrides}
     )
     began = time.monotonic()
-    print(f"stack in {workdir}", flush=True)
+    print(
+        f"stack in {workdir}; machine speed: a 10M-iteration loop in {speed_at_start} s", flush=True
+    )
     stack.prepare()
     try:
         stack.start()
@@ -1119,7 +1139,7 @@ def main() -> None:
             "it (they serve no metrics). scenarios.orders.db_transactions_per_order counts "
             "transactions in every bench database, workers included (pg_stat_database)."
         ),
-        "machine": machine(),
+        "machine": machine() | {"loop_seconds": [speed_at_start, loop_seconds()]},
         "commit": git_commit(),
         "settings": settings,
         "args": vars(args),
