@@ -105,7 +105,10 @@ class LocationShortcut:
         host = environ.get("HTTP_HOST", "")
         if not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
             return False
-        body = environ["wsgi.input"].read(length)
+        try:
+            body = environ["wsgi.input"].read(length)
+        except OSError:  # the client went away mid-body: Django's reading says so in its way
+            return False
         environ["wsgi.input"] = io.BytesIO(body)  # Django reads it afresh if it has to answer
         try:
             return self.store(environ.get("HTTP_AUTHORIZATION"), body)
