@@ -568,8 +568,9 @@ def loop_seconds() -> float:
     """CPU seconds of an empty 10M-iteration Python loop: this machine's speed at the moment.
 
     A virtual machine's cores are not always as fast as they were (other guests on the host): the
-    same code measured 0.3 s on one day and 0.45–0.56 s on another, and every figure of a run moves
-    with it, so the report gives it at the start and the end of the run.
+    same loop took 0.27 s and 0.58 s seconds apart, so the report gives it at the start and the
+    end of the run. It measures the cores only: a run can be slow with a fast loop (2026-12-03,
+    bench/README.md), when what is slow is the system calls and context switches.
     """
     started = time.process_time()
     for _ in range(10_000_000):
@@ -606,7 +607,8 @@ def write_markdown(result: dict, out: Path = RESULTS) -> None:
         "",
         "Machine speed, an empty 10M-iteration Python loop: "
         + " s at the start, ".join(str(x) for x in r["machine"].get("loop_seconds", []))
-        + " s at the end (0.3 s on its fast days; every figure below moves with it).",
+        + " s at the end (0.27–0.58 s seen on this VM: a slow loop means slow cores; a fast one does"
+        " not vouch for the syscalls and context switches that loopback HTTP is made of).",
         "",
         "| target | wanted | measured | |",
         "|---|---|---|---|",
