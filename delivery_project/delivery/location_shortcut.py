@@ -85,7 +85,8 @@ class LocationShortcut:
                 start_response(NO_CONTENT, headers)
                 ANSWERED.inc()
                 SECONDS.observe(time.perf_counter() - started)
-                log_access("PUT", PATH, PATH, 204, started)
+                query = environ.get("QUERY_STRING")
+                log_access("PUT", f"{PATH}?{query}" if query else PATH, PATH, 204, started)
                 return [b""]
         finally:
             current_request_id.reset(context)

@@ -3,6 +3,7 @@ other request Django's, untouched; and the same answers as Django's for the same
 
 import io
 import json
+import logging
 
 import pytest
 from delivery_config.wsgi import application, django_application
@@ -12,6 +13,7 @@ from prometheus_client import REGISTRY
 from delivery import positions
 from delivery.location_shortcut import PATH, LocationShortcut
 from delivery.tests.factories import RIDER, RiderFactory
+from food_common.logging import RequestIDFilter
 from food_common.testing import make_access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,9 +89,11 @@ def answered_so_far() -> float:
     return REGISTRY.get_sample_value("delivery_location_shortcut_total") or 0.0
 
 
-def test_a_good_update_is_stored_and_answered_without_django(known_rider):
+def test_a_good_update_is_stored_and_answered_without_django(known_rider, caplog):
     django = Django()
     before = answered_so_far()
+    caplog.handler.addFilter(RequestIDFilter())  # as the configured handlers have it
+    caplog.set_level(logging.INFO, logger="food.access")
 
     status, headers, body = call(
         LocationShortcut(django),
@@ -103,6 +107,12 @@ def test_a_good_update_is_stored_and_answered_without_django(known_rider):
     assert (status, body, django.seen) == (204, b"", [])
     assert headers["X-Request-ID"] == "rider-req-1"
     assert answered_so_far() == before + 1  # its own metric: Django's never saw it
+    (line,) = [r for r in caplog.records if r.name == "food.access"]
+    assert (line.getMessage(), line.status, line.request_id) == (
+        "PUT /riders/me/location 204",
+        204,
+        "rider-req-1",
+    )
     live = positions.rider_positions(user_ids=[RIDER])[RIDER]
     assert (live["lat"], live["lon"]) == (52.51, 13.41)
 
