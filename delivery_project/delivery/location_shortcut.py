@@ -3,7 +3,7 @@
 Working riders report their position every few seconds: most of all the system's requests. Through
 Django's middleware and DRF an update cost the delivery process 1.3–1.8 ms of CPU, of which the
 update itself (one Redis script, delivery.positions) is about a quarter; the rest is the request
-cycle around it (bench/README.md, "Location updates"). So `delivery_config.wsgi` wraps Django's
+cycle around it (bench/README.md, "Changes and their effect"). So `delivery_config.wsgi` wraps Django's
 WSGI application in `LocationShortcut`, which stores an update itself when it can tell at a glance
 that it is a good one, and hands every other request, unchanged, to Django.
 

@@ -384,7 +384,7 @@ def _positions_write(rows: list[tuple[int, float, float, float]]) -> None:
 
     Plain SQL rather than `bulk_update`: that builds a CASE WHEN expression per row and field,
     which cost the delivery worker more CPU per location update than the update itself
-    (bench/README.md, "Location updates"); this sends four arrays and lets PostgreSQL join them.
+    (bench/README.md, "Changes and their effect"); this sends four arrays and lets PostgreSQL join them.
     """
     if not rows:
         return
