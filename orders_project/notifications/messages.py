@@ -2,8 +2,9 @@
 
 The customer hears about their orders, payments and deliveries (COMPOSERS); a restaurant's owner
 about its new paid orders, their cancellations and the deliveries nobody took, and a rider about
-the deliveries offered to them and their cancellations (AUDIENCE_COMPOSERS: the event names them by user id only, so theirs
-are live-only messages: stored, listed by GET /notifications, pushed to their open WebSockets).
+the deliveries offered to them and their cancellations (AUDIENCE_COMPOSERS: the event names them
+by user id only, so theirs are live-only messages: stored, listed by GET /notifications, pushed to
+their open WebSockets).
 Pure functions of the event, so the wording can be read and tested without a database.
 """
 
@@ -242,13 +243,9 @@ def _rider_delivery_offered(event: Event) -> Message | None:
     order_id = _order_id(event)
     expires_at = _required(event, "expires_at")
     rider = data.get("rider") if isinstance(data.get("rider"), dict) else {}
-    try:
-        rider_user_id = int(rider["user_id"])
-    except (KeyError, TypeError, ValueError):
-        raise MalformedEvent(f"{event.type} {event.id}: rider.user_id is not a user id") from None
     return _to_user(
         event,
-        rider_user_id,
+        _user_id_of(event, rider),
         f"Delivery of order #{order_id} offered",
         f"Can you take order #{order_id}? Accept before {expires_at}.",
         kind=KIND_DELIVERY_OFFER,
@@ -269,15 +266,11 @@ def _rider_delivery_cancelled(event: Event) -> Message | None:
     )
     if rider is None:
         return None  # nobody had it or was asked: nobody to tell
-    try:
-        rider_user_id = int(rider["user_id"])
-    except (KeyError, TypeError, ValueError):
-        raise MalformedEvent(f"{event.type} {event.id}: rider.user_id is not a user id") from None
     order_id = _order_id(event)
     was_offer = not isinstance(data.get("rider"), dict)
     return _to_user(
         event,
-        rider_user_id,
+        _user_id_of(event, rider),
         f"Delivery of order #{order_id} cancelled",
         f"Order #{order_id} was cancelled: "
         + ("its offer is withdrawn." if was_offer else "do not deliver it; you are free again."),
@@ -285,6 +278,14 @@ def _rider_delivery_cancelled(event: Event) -> Message | None:
         delivery_id=_required(event, "delivery_id"),
         was_offer=was_offer,
     )
+
+
+def _user_id_of(event: Event, rider: dict) -> int:
+    """Return the user id of a rider the event names, or raise MalformedEvent."""
+    try:
+        return int(rider["user_id"])
+    except (KeyError, TypeError, ValueError):
+        raise MalformedEvent(f"{event.type} {event.id}: rider.user_id is not a user id") from None
 
 
 def _delivery_assigned(event: Event) -> Message | None:
