@@ -89,12 +89,15 @@ class AccessTokenVerifier:
         the users active within a token's lifetime (riders on shift, for delivery and the
         gateway): tokens used in turn, more of them than it holds, are always new to it.
         """
+        # Snapshots (list() of a dict runs in C, under the GIL) and pop(): `verified()` forgets
+        # expired tokens without the lock, from other threads.
         now = time.time()
-        for token in [t for t, c in self._verified.items() if c["exp"] + self.leeway <= now]:
-            del self._verified[token]
+        for token, claims in list(self._verified.items()):
+            if claims["exp"] + self.leeway <= now:
+                self._verified.pop(token, None)
         excess = len(self._verified) - (self.cache_size * 3) // 4
         for token in list(itertools.islice(self._verified, max(0, excess))):
-            del self._verified[token]
+            self._verified.pop(token, None)
 
     def verified(self, token: str) -> dict | None:
         """Return the claims of a token that verified before, None if it never did (no I/O).
