@@ -68,8 +68,11 @@ class RequestIDMiddleware:
             current_request_id.reset(token)
 
 
-def log_access(method: str, full_path: str, path: str, status: int, started: float) -> None:
-    """Log the access line of one answered request (`started`: its time.perf_counter())."""
+def log_access(
+    method: str, full_path: str, path: str, status: int, started: float, **fields
+) -> None:
+    """Log the access line of one answered request (`started`: its time.perf_counter()), with
+    `fields` as more extra fields (the gateway's `upstream`)."""
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(
             "%s %s %s",
@@ -80,6 +83,7 @@ def log_access(method: str, full_path: str, path: str, status: int, started: flo
                 "method": method,
                 "path": path,
                 "status": status,
+                **fields,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )

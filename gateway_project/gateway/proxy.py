@@ -37,7 +37,7 @@ from food_common.authentication import bearer_token
 from food_common.errors import ErrorCode
 from food_common.http import UpstreamSet
 from food_common.metrics import register_once
-from food_common.request_id import access_log, clean_request_id, current_request_id
+from food_common.request_id import clean_request_id, current_request_id, log_access
 from food_common.tokens import KeysUnavailable, TokenInvalid, get_verifier
 from gateway.cors import Cors
 from gateway.edge import (
@@ -269,18 +269,8 @@ class GatewayApplication:
             series = self.proxied[upstream].get(answer_class)
             (series or PROXIED.labels(upstream, answer_class)).inc()
         if self.access_log:
-            access_log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "upstream": upstream,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
+            log_access(
+                scope["method"], scope["path"], scope["path"], status, started, upstream=upstream
             )
 
     async def proxy(self, scope, receive, reply, request: Request, route: Route, request_id: str):

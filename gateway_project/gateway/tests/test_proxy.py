@@ -6,6 +6,7 @@ tests in the top-level tests/ (test_edge.py); these check the gateway's own deci
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -405,3 +406,20 @@ def test_an_unexpected_failure_is_500_json_with_the_request_id(gateway, monkeypa
     reply = gateway.call("GET", b"/restaurants", headers=[("X-Request-ID", "rid-500")])
     assert reply[0] == 500 and error_code(reply) == "server_error"
     assert reply[1]["x-request-id"] == "rid-500"
+
+
+def test_each_answer_has_its_access_line_with_the_upstream(gateway, caplog):
+    caplog.set_level(logging.INFO, logger="food.access")
+
+    status, headers, _ = gateway.call("GET", b"/restaurants", headers=[("X-Request-ID", "r-42")])
+
+    assert status == 200
+    (line,) = [r for r in caplog.records if r.name == "food.access"]
+    assert line.getMessage() == "GET /restaurants 200"
+    assert (line.method, line.path, line.status, line.upstream) == (
+        "GET",
+        "/restaurants",
+        200,
+        "catalog",
+    )
+    assert line.duration_ms >= 0
