@@ -271,6 +271,11 @@ def gateway_saturated(
     page = urllib.request.Request(stack.url("catalog") + path, headers=headers or {})  # noqa: S310
     with urllib.request.urlopen(page) as response:  # noqa: S310 - loopback only
         (workdir / "page.json").write_bytes(response.read())
+    # nginx's worker runs as `nobody`, and tempfile.mkdtemp() makes the directory 0700: without
+    # this the worker cannot read the page and every answer is a 404 (the runs before 2026-12-03
+    # measured exactly that: `gateway_saturated_non_2xx` equalled the request count).
+    workdir.chmod(0o755)
+    (workdir / "page.json").chmod(0o644)
     nginx, static_port = start_nginx(workdir, "nginx-static", STATIC_NGINX_CONF)
     gateway_port = free_port()
     gateway = Process(

@@ -637,10 +637,11 @@ def write_markdown(result: dict, out: Path = RESULTS) -> None:
             r["gateway_cpu_ms_per_req"] <= 0.4,
         ),
         row(
-            "gateway_saturated_cpu_ms_per_req (static upstream, full load)",
+            "gateway_saturated_cpu_ms_per_req (static upstream, full load, every answer 2xx)",
             "≤ 0.4 ms",
-            f"{r['gateway_saturated_cpu_ms_per_req']} at {r['gateway_saturated_rps']} req/s",
-            r["gateway_saturated_cpu_ms_per_req"] <= 0.4,
+            f"{r['gateway_saturated_cpu_ms_per_req']} at {r['gateway_saturated_rps']} req/s"
+            f" ({r['gateway_saturated_non_2xx']} not 2xx)",
+            r["gateway_saturated_cpu_ms_per_req"] <= 0.4 and not r["gateway_saturated_non_2xx"],
         ),
         row("cache_speedup", "≥ 2", r["cache_speedup"], r["cache_speedup"] >= 2),
         row(
