@@ -31,7 +31,6 @@ from django.conf import settings
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from yarl import URL
 
 from food_common.authentication import bearer_token
 from food_common.errors import ErrorCode
@@ -54,6 +53,15 @@ from gateway.edge import (
 )
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Route, resolve
+from gateway.upstream import (
+    BadAnswer,
+    BrokenAnswer,
+    ConnectFailed,
+    Dropped,
+    ReadTimedOut,
+    UpstreamError,
+    UpstreamPool,
+)
 from gateway.websocket import relay_websocket
 
 logger = logging.getLogger(__name__)
@@ -125,16 +133,13 @@ class GatewayApplication:
         self.ws_auth_timeout = settings.GATEWAY_WS_AUTH_TIMEOUT
         self.access_log = settings.GATEWAY_ACCESS_LOG
         self.cors = Cors(settings.GATEWAY_CORS_ALLOWED_ORIGINS, settings.GATEWAY_CORS_MAX_AGE)
-        self.timeouts = {
-            name: aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=settings.GATEWAY_CONNECT_TIMEOUT,
-                sock_read=settings.GATEWAY_READ_TIMEOUTS.get(name, settings.GATEWAY_READ_TIMEOUT),
-            )
+        self.connect_timeout = settings.GATEWAY_CONNECT_TIMEOUT
+        self.read_timeouts = {
+            name: settings.GATEWAY_READ_TIMEOUTS.get(name, settings.GATEWAY_READ_TIMEOUT)
             for name in self.upstreams
         }
         self.inflight: collections.Counter[str] = collections.Counter()
-        self.session: aiohttp.ClientSession | None = None
+        self.pool: UpstreamPool | None = None
         self.ws_session: aiohttp.ClientSession | None = None
         # Each upstream's metric series, looked up once: `labels()` takes a lock and builds a key
         # on every call, which showed in the forwarding path's profile (bench/README.md).
@@ -166,22 +171,18 @@ class GatewayApplication:
                 return
 
     async def close(self) -> None:
-        for session in (self.session, self.ws_session):
-            if session is not None:
-                await session.close()
-        self.session = self.ws_session = None
+        if self.pool is not None:
+            self.pool.close()
+        if self.ws_session is not None:
+            await self.ws_session.close()
+        self.pool = self.ws_session = None
         await self.limiter.close()
 
-    def client_session(self) -> aiohttp.ClientSession:
-        """Return the process's pooled upstream session (made in the loop that serves requests)."""
-        if self.session is None:
-            self.session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300),
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self.session
+    def upstream_pool(self) -> UpstreamPool:
+        """Return the process's pooled upstream connections (made in the loop that serves requests)."""
+        if self.pool is None:
+            self.pool = UpstreamPool(limit_per_host=256)
+        return self.pool
 
     def websocket_session(self) -> aiohttp.ClientSession:
         """Return the process's session for upstream WebSockets, apart from the HTTP pool.
@@ -195,7 +196,11 @@ class GatewayApplication:
         if self.ws_session is None:
             self.ws_session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
-                timeout=self.timeouts.get("live", aiohttp.ClientTimeout(total=None)),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=self.connect_timeout,
+                    sock_read=self.read_timeouts.get("live"),
+                ),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
@@ -364,87 +369,82 @@ class GatewayApplication:
             raise Refused(
                 503, f"{name} is unavailable (circuit open).", ErrorCode.UPSTREAM_UNAVAILABLE
             )
-        session = self.client_session()
-        timeout = self.timeouts[name]
+        pool = self.upstream_pool()
+        read_timeout = self.read_timeouts[name]
         for upstream in candidates:
             started = time.perf_counter()
             try:
-                response = await session.request(
+                answer = await pool.request(
+                    upstream.host_port,
                     method,
-                    URL(upstream.base_url + target, encoded=True),
-                    headers=headers,
-                    data=body or None,
-                    timeout=timeout,
-                    allow_redirects=False,
+                    target,
+                    headers,
+                    body,
+                    connect_timeout=self.connect_timeout,
+                    read_timeout=read_timeout,
                 )
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+            except ConnectFailed:
                 # Nothing was sent: another copy may take it, whatever the method.
                 upstream.breaker.record_failure()
                 UPSTREAM_ERRORS.labels(name, "refused").inc()
                 continue
-            except aiohttp.ServerTimeoutError:
+            except ReadTimedOut:
                 upstream.breaker.record_failure()
                 UPSTREAM_ERRORS.labels(name, "timeout").inc()
                 raise Refused(
-                    504,
-                    f"{name} did not answer in {timeout.sock_read:g} s.",
-                    ErrorCode.UPSTREAM_TIMEOUT,
+                    504, f"{name} did not answer in {read_timeout:g} s.", ErrorCode.UPSTREAM_TIMEOUT
                 ) from None
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            except Dropped as exc:
                 # The copy dropped the connection before answering (e.g. it is dying): another
                 # copy may take the request if repeating it is safe.
                 upstream.breaker.record_failure()
                 UPSTREAM_ERRORS.labels(name, "dropped").inc()
                 if method in SAFE_METHODS:
                     continue
-                logger.warning("%s at %s dropped the connection: %r", name, upstream.base_url, exc)
+                logger.warning("%s at %s dropped the connection: %s", name, upstream.base_url, exc)
                 raise Refused(
                     502, f"{name} dropped the connection.", ErrorCode.BAD_GATEWAY
                 ) from None
-            except aiohttp.ClientError as exc:  # a malformed answer
+            except BadAnswer as exc:
                 upstream.breaker.record_failure()
                 UPSTREAM_ERRORS.labels(name, "bad_answer").inc()
-                logger.warning("bad answer from %s at %s: %r", name, upstream.base_url, exc)
+                logger.warning("bad answer from %s at %s: %s", name, upstream.base_url, exc)
                 raise Refused(502, f"{name} gave no valid answer.", ErrorCode.BAD_GATEWAY) from None
             self.upstream_seconds[name].observe(time.perf_counter() - started)
             # Any answer, whatever its status, is the service's own choice: the copy is alive.
             upstream.breaker.record_success()
-            await self.relay(reply, response, name, method)
+            try:
+                await self.relay(reply, answer, name, method)
+            finally:
+                answer.close()
             return
         raise Refused(503, f"No copy of {name} is reachable.", ErrorCode.UPSTREAM_UNAVAILABLE)
 
-    async def relay(self, reply, response: aiohttp.ClientResponse, name: str, method: str):
+    async def relay(self, reply, answer, name: str, method: str):
         """Pass the upstream's answer on: buffered when small, else streamed."""
         headers = [
-            (key.lower(), value)
-            for key, value in response.raw_headers
-            if key.lower() not in DROPPED_RESPONSE_HEADERS
+            (key, value) for key, value in answer.headers if key not in DROPPED_RESPONSE_HEADERS
         ]
         if not any(key == b"x-request-id" for key, _ in headers):
             headers.append((b"x-request-id", reply.request_id.encode()))
-        length = response.content_length
+        length = answer.content_length
         if method == "HEAD" or (length is not None and length <= BUFFER_LIMIT):
             try:
-                body = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                response.close()
+                body = await answer.read()
+            except (BrokenAnswer, ReadTimedOut) as exc:
                 UPSTREAM_ERRORS.labels(name, "broken_answer").inc()
-                logger.warning("%s broke off its answer: %r", name, exc)
+                logger.warning("%s broke off its answer: %s", name, exc)
                 raise Refused(
                     502, "The service broke off its answer.", ErrorCode.BAD_GATEWAY
                 ) from None
-            await reply.start(response.status, headers)
+            await reply.start(answer.status, headers)
             await reply.body(body)
             return
-        await reply.start(response.status, headers)
+        await reply.start(answer.status, headers)
         try:
-            async for chunk in response.content.iter_chunked(65536):
+            async for chunk in answer.chunks():
                 await reply.body(chunk, more=True)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            response.close()
-            logger.warning("%s broke off a streamed answer: %r", name, exc)
+        except UpstreamError as exc:
+            logger.warning("%s broke off a streamed answer: %s", name, exc)
             raise  # half sent: the server aborts the client's connection
-        except BaseException:
-            response.close()  # the client went away: this upstream connection can't be reused
-            raise
         await reply.body(b"")
