@@ -210,6 +210,55 @@ class AiohttpLean(Aiohttp):
             return response.status, response.raw_headers, await response.read()
 
 
+class Gateway(Client):
+    """The gateway's own client since 2026-12-03 (gateway_project/gateway/upstream.py)."""
+
+    name = "gateway"
+
+    async def open(self):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway_project"))
+        from gateway import upstream
+
+        self.upstream = upstream
+        self.pool = upstream.UpstreamPool(limit_per_host=256)
+
+    async def close(self):
+        self.pool.close()
+
+    async def answer(self, method, base, target, headers, body=b""):
+        host, _, port = base.removeprefix("http://").partition(":")
+        return await self.pool.request(
+            (host, int(port or 80)),
+            method,
+            target,
+            list(headers),
+            body,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+        )
+
+    async def fetch(self, method, base, target, headers, body=b""):
+        answer = await self.answer(method, base, target, headers, body)
+        return answer.status, answer.headers, await answer.read()
+
+    async def chunks(self, method, base, target, headers):
+        answer = await self.answer(method, base, target, headers)
+        count = size = 0
+        async for chunk in answer.chunks():
+            count, size = count + 1, size + len(chunk)
+        return answer.status, count, size
+
+    def kind(self, exc):
+        u = self.upstream
+        if isinstance(exc, u.ConnectFailed):
+            return "connect_timeout" if "no connection within" in str(exc) else "refused"
+        if isinstance(exc, u.ReadTimedOut):
+            return "read_timeout"
+        if isinstance(exc, u.Dropped):
+            return "dropped"
+        return super().kind(exc)
+
+
 class Pyreqwest(Client):
     """pyreqwest: Rust reqwest (hyper) on its own tokio thread; one client per upstream."""
 
@@ -527,6 +576,7 @@ CLIENTS = {
     for c in (
         Aiohttp,
         AiohttpLean,
+        Gateway,
         Pyreqwest,
         Httpr,
         CurlCffi,
@@ -543,6 +593,7 @@ def available(names: list[str]) -> list[type[Client]]:
     modules = {
         "aiohttp": "aiohttp",
         "aiohttp-lean": "aiohttp",
+        "gateway": "httptools",
         "pyreqwest": "pyreqwest",
         "httpr": "httpr",
         "curl-cffi": "curl_cffi",
