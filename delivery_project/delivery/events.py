@@ -57,12 +57,17 @@ def delivery_offered(offer: DeliveryOffer) -> dict:
     }
 
 
-def delivery_assigned(delivery: Delivery) -> dict:
-    """Return the data of `delivery.assigned`: a rider took the delivery (or an admin gave it)."""
+def delivery_assigned(delivery: Delivery, *, offer_withdrawn_from: Rider | None = None) -> dict:
+    """Return the data of `delivery.assigned`: a rider took the delivery (or an admin gave it).
+
+    `offer_withdrawn_from` is the other rider whose offer of it was still open when an admin
+    gave it by hand: notifications tells them it is gone.
+    """
     return {
         **_subject(delivery),
         "rider": _rider(delivery.rider),
         "assigned_at": delivery.assigned_at,
+        "offer_withdrawn_from": _rider(offer_withdrawn_from) if offer_withdrawn_from else None,
     }
 
 

@@ -307,6 +307,23 @@ def _delivery_assigned(event: Event) -> Message | None:
     )
 
 
+def _rider_offer_withdrawn(event: Event) -> Message | None:
+    """Tell the rider whose open offer an admin's assignment withdrew that it is gone."""
+    rider = event.data.get("offer_withdrawn_from")
+    if not isinstance(rider, dict):
+        return None  # the rider took their offer, or nobody else was asked
+    order_id = _order_id(event)
+    return _to_user(
+        event,
+        _user_id_of(event, rider),
+        f"Offer of order #{order_id} withdrawn",
+        f"Order #{order_id} was given to another rider: its offer is withdrawn.",
+        kind=KIND_DELIVERY_CANCELLED,
+        delivery_id=_required(event, "delivery_id"),
+        was_offer=True,
+    )
+
+
 def _delivery_picked_up(event: Event) -> Message | None:
     order_id = _order_id(event)
     rider = _rider(event)
@@ -395,6 +412,7 @@ COMPOSERS: dict[str, Callable[[Event], Message | None]] = {
 AUDIENCE_COMPOSERS: dict[str, tuple[Callable[[Event], Message | None], ...]] = {
     ORDER_STATUS_CHANGED: (_owner_new_order,),
     ORDER_CANCELLED: (_owner_order_cancelled,),
+    DELIVERY_ASSIGNED: (_rider_offer_withdrawn,),
     DELIVERY_OFFERED: (_rider_delivery_offered,),
     DELIVERY_UNASSIGNED: (_owner_delivery_unassigned,),
     DELIVERY_CANCELLED: (_rider_delivery_cancelled,),

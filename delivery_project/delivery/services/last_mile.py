@@ -87,7 +87,7 @@ def delivery_assign(
     delivery = delivery_locked(delivery_id)
     if delivery.status not in ASSIGNABLE:
         raise DeliveryWrongStatus(delivery_status=delivery.status)
-    offers_withdraw(delivery)
+    withdrawn = offers_withdraw(delivery)
     rider = Rider.objects.select_for_update().filter(pk=rider_id).first()
     if rider is None:
         raise RiderNotFound()
@@ -98,12 +98,25 @@ def delivery_assign(
             "This rider holds an active delivery or an offer of another one; wait, or choose "
             "another rider."
         )
-    _assign(delivery, rider, by_user_id=by_user_id, reason=reason or "assigned by an admin")
+    # The rider whose offer was open, if not the one chosen, hears that it is gone.
+    offered = next((offer.rider for offer in withdrawn if offer.rider_id != rider.pk), None)
+    _assign(
+        delivery,
+        rider,
+        by_user_id=by_user_id,
+        reason=reason or "assigned by an admin",
+        offer_withdrawn_from=offered,
+    )
     return delivery
 
 
 def _assign(
-    delivery: Delivery, rider: Rider, *, by_user_id: int | None = None, reason: str
+    delivery: Delivery,
+    rider: Rider,
+    *,
+    by_user_id: int | None = None,
+    reason: str,
+    offer_withdrawn_from: Rider | None = None,
 ) -> None:
     try:
         with transaction.atomic():
@@ -119,7 +132,10 @@ def _assign(
         if violates(exc, ONE_ACTIVE_DELIVERY_PER_RIDER):
             raise RiderBusy() from None
         raise
-    publish(events.DELIVERY_ASSIGNED, events.delivery_assigned(delivery))
+    publish(
+        events.DELIVERY_ASSIGNED,
+        events.delivery_assigned(delivery, offer_withdrawn_from=offer_withdrawn_from),
+    )
     positions.rider_state_refresh(user_id=rider.user_id)
     logger.info(
         "delivery %s of order %s assigned to rider %s", delivery.pk, delivery.order_id, rider.pk

@@ -75,7 +75,11 @@ def test_the_rider_accepts_picks_up_and_delivers_and_each_step_is_an_event(rider
     }
     (assigned,) = published("delivery.assigned")
     assigned_at = parse_datetime(assigned["data"].pop("assigned_at"))
-    assert assigned["data"] == {**subject(delivery), "rider": rider_data}
+    assert assigned["data"] == {
+        **subject(delivery),
+        "rider": rider_data,
+        "offer_withdrawn_from": None,  # the rider took their own offer
+    }
     assert abs(assigned_at - delivery.assigned_at) < timedelta(milliseconds=1)
     (picked,) = published("delivery.picked_up")
     assert picked["data"]["rider"] == rider_data and picked["data"]["picked_up_at"]
@@ -150,9 +154,11 @@ def test_an_admin_assigns_an_unassigned_delivery_by_hand(admin, working_rider, o
     )
     (event,) = published("delivery.assigned")
     assert event["data"]["rider"]["id"] == chosen.pk
+    assert event["data"]["offer_withdrawn_from"] is None  # nobody was being asked
     assert free_riders(radius_km=50) == []
 
 
+@pytest.mark.produces("delivery.assigned")
 def test_assigning_by_hand_withdraws_the_pending_offer(admin, working_rider, offered):
     other = working_rider(north_of(PICKUP, 2))
 
@@ -162,6 +168,24 @@ def test_assigning_by_hand_withdraws_the_pending_offer(admin, working_rider, off
     offer = offered.offers.get()
     assert offer.status == OfferStatus.WITHDRAWN and offer.rider.user_id == RIDER
     assert free_riders() == [RIDER]  # the withdrawn rider is free again
+    # The event names them, so notifications can tell them the offer is gone.
+    (event,) = published("delivery.assigned")
+    assert event["data"]["rider"]["id"] == other.pk
+    assert event["data"]["offer_withdrawn_from"]["user_id"] == RIDER
+
+
+@pytest.mark.produces("delivery.assigned")
+def test_assigning_by_hand_the_rider_who_was_offered_it_withdraws_nothing_from_them(admin, offered):
+    offered_rider = offered.offers.get().rider
+
+    response = admin.post(
+        f"/deliveries/{offered.pk}/assign", {"rider_id": offered_rider.pk}, format="json"
+    )
+
+    assert response.status_code == 200
+    (event,) = published("delivery.assigned")
+    assert event["data"]["rider"]["id"] == offered_rider.pk
+    assert event["data"]["offer_withdrawn_from"] is None
 
 
 def test_assigning_refuses_busy_unverified_and_wrong_status(admin, working_rider, open_delivery):

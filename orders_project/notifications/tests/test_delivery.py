@@ -15,7 +15,13 @@ pytestmark = pytest.mark.django_db
 RIDER = {"id": 3, "user_id": 401, "name": "Rita", "vehicle_type": "scooter"}
 WHEN = "2026-01-05T12:00:00Z"
 DELIVERY_EVENTS = {
-    "delivery.assigned": {**ABOUT_ORDER_12, "delivery_id": 5, "rider": RIDER, "assigned_at": WHEN},
+    "delivery.assigned": {
+        **ABOUT_ORDER_12,
+        "delivery_id": 5,
+        "rider": RIDER,
+        "assigned_at": WHEN,
+        "offer_withdrawn_from": None,
+    },
     "delivery.picked_up": {
         **ABOUT_ORDER_12,
         "delivery_id": 5,

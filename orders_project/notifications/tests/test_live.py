@@ -142,6 +142,39 @@ def test_a_rider_hears_that_their_delivery_or_offer_is_cancelled(who, text):
     assert mail.outbox == []
 
 
+@pytest.mark.consumes("delivery.assigned")
+def test_a_rider_whose_offer_an_admin_gave_to_another_hears_it_is_withdrawn():
+    offered_rider = delivery_offered_data()["rider"]
+    taker = {**offered_rider, "id": 8, "user_id": 702, "name": "Bo"}
+    data = {
+        **ABOUT_ORDER_12,
+        "delivery_id": 5,
+        "rider": taker,
+        "assigned_at": "2026-01-05T12:01:00Z",
+        "offer_withdrawn_from": offered_rider,
+    }
+
+    notify("delivery.assigned", data)
+
+    # The customer hears who brings the order, the rider whose offer was open hears it is gone
+    # (live only, never emailed), and the rider who has it nothing from this event.
+    assert set(Notification.objects.values_list("recipient_id", flat=True)) == {CUSTOMER, RIDER}
+    withdrawn = Notification.objects.get(recipient_id=RIDER)
+    assert withdrawn.channel == "live"
+    message = live_message(withdrawn)
+    assert (message["type"], message["order_id"], message["text"]) == (
+        "delivery.cancelled",
+        12,
+        "Order #12 was given to another rider: its offer is withdrawn.",
+    )
+    assert message["data"] == {"delivery_id": 5, "was_offer": True}
+    assert [m.to for m in mail.outbox] == [["ann@example.com"]]
+
+    Notification.objects.all().delete()
+    notify("delivery.assigned", {**data, "offer_withdrawn_from": None})
+    assert set(Notification.objects.values_list("recipient_id", flat=True)) == {CUSTOMER}
+
+
 @pytest.mark.consumes("delivery.cancelled")
 def test_a_delivery_cancelled_while_nobody_had_it_tells_nobody():
     notify("delivery.cancelled", delivery_cancelled_data())

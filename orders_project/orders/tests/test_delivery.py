@@ -38,6 +38,8 @@ def envelope(event_type: str, order: Order, **data) -> dict:
     }
     if event_type in STEP_TIME:
         payload |= {"rider": RIDER, STEP_TIME[event_type]: WHEN}
+        if event_type == "delivery.assigned":
+            payload["offer_withdrawn_from"] = None
     elif event_type == "delivery.unassigned":
         payload |= {"searched_seconds": 300, "radius_km": 15.0}
     elif event_type == "delivery.cancelled":
