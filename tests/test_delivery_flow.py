@@ -396,6 +396,39 @@ def test_a_cancel_before_pickup_frees_the_rider_and_after_pickup_only_an_admin_c
     wait_delivery(api, admin["access"], second_delivery, "CANCELLED")
 
 
+def test_an_admin_giving_an_offered_delivery_to_another_rider_tells_the_one_offered(
+    api, admin, customer
+):
+    city = new_city()
+    kitchen = open_kitchen(api, city)
+    offered = working_rider(api, admin, north_of(city, 0.3))
+    chosen = working_rider(api, admin, north_of(city, 1.0))
+
+    # Given the nearest rider holds the offer of a ready order's delivery
+    order = ready_order(api, kitchen, customer)
+    delivery_id = wait_offer(api, offered)["delivery_id"]
+
+    # When an admin gives the delivery to another rider by hand
+    reply = api.post(
+        f"/deliveries/{delivery_id}/assign", {"rider_id": chosen["id"]}, token=admin["access"]
+    )
+    assert reply.status == 200 and reply.json()["rider"]["name"] == chosen["name"], reply
+
+    # Then the offer is gone, and the rider who had it is told why
+    assert offers(api, offered) == []
+    notice = wait_for(
+        lambda: [
+            n
+            for n in api.get("/notifications", token=offered["access"]).json()["results"]
+            if n["event_type"] == "delivery.assigned" and f"#{order['id']}" in n["subject"]
+        ],
+        timeout=15,
+        message="the offered rider's notice",
+    )[0]
+    assert "given to another rider" in notice["body"]
+    step(api, chosen, delivery_id, "pickup", "PICKED_UP")
+
+
 def _rider_at_work(api, rider, stop: threading.Event, seen: dict) -> None:
     """Take every offer: accept, pick up, deliver; record what the rider was offered at once."""
     while not stop.is_set():
