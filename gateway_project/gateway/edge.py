@@ -18,8 +18,8 @@ class EdgeErrorCode:
     TOO_MANY_CONNECTIONS = "too_many_connections"
 
 
-# Never forwarded upstream: hop-by-hop (RFC 9110 §7.6.1), framing (aiohttp frames the body it
-# sends), what the gateway sets itself, and `proxy` (httpoxy).
+# Never forwarded upstream: hop-by-hop (RFC 9110 §7.6.1), framing (gateway.upstream frames the
+# body it sends), what the gateway sets itself, and `proxy` (httpoxy).
 DROPPED_REQUEST_HEADERS = frozenset(
     {
         b"connection",

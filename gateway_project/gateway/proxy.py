@@ -7,7 +7,8 @@ token check, rate limit, forwarding, one access-log line. Everything else (healt
 schema, docs, the gateway's admin) is the Django application it wraps.
 
 Every byte a client sends is treated as hostile (docs/architecture.md, "The edge"):
-- framing is decided by granian's HTTP parser (hyper) on the client side and by aiohttp on the
+- framing is decided by granian's HTTP parser (hyper) on the client side and by the gateway's
+  own client (gateway.upstream: the head written here, answers parsed by httptools) on the
   upstream side, never copied: the upstream request is built from the client's headers minus
   hop-by-hop and framing headers, minus any header with `_` in its name (nginx's rule: `X_A` and
   `X-A` are the same variable to a WSGI app), minus what the gateway sets itself;
