@@ -21,7 +21,10 @@ What a caller gets:
   off or stalled);
 - a connection is reused only after an answer read to its end that allows it (HTTP/1.1 without
   `Connection: close`); anything else, a HEAD answer included (llhttp cannot be told that an
-  answer has no body), closes it.
+  answer has no body), closes it;
+- an answer whose head holds more than `MAX_HEADERS` headers or `MAX_HEAD_BYTES` bytes (heads
+  of 1xx answers included), or that comes after more than `MAX_INFORMATIONAL` 1xx answers, is a
+  `BadAnswer`, however slowly it arrives.
 """
 
 import asyncio
@@ -30,6 +33,11 @@ import collections
 import httptools
 
 HIGH_WATER = 256 * 1024
+# An answer's head is refused (BadAnswer, so 502) past these, as nginx refuses an upstream's head
+# larger than its proxy buffer: llhttp itself sets no limit, and a head is buffered whole.
+MAX_HEADERS = 100
+MAX_HEAD_BYTES = 64 * 1024
+MAX_INFORMATIONAL = 8  # 1xx answers before the answer (100 Continue, 103 Early Hints...)
 SENDS_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -121,6 +129,12 @@ class Connection(asyncio.Protocol):
         self.head_waiter: asyncio.Future | None = None
         self.body_waiter: asyncio.Future | None = None
         self.headers: list[tuple[bytes, bytes]] = []
+        # Bytes of the heads so far (informational ones too): those read while a head is
+        # unfinished, and those of the headers parsed (a whole head can come in one read).
+        self.head_bytes = 0
+        self.header_bytes = 0
+        self.heads = 0
+        self.refusal = ""  # why a callback stopped the parser (httptools' error does not say)
         self.status = 0
         self.content_length: int | None = None
         self.informational = False
@@ -149,6 +163,12 @@ class Connection(asyncio.Protocol):
         self.last_read = self.loop.time()
         try:
             self.parser.feed_data(data)
+            if not self.head_done:
+                # What a head still being read has taken so far (llhttp buffers nothing itself:
+                # httptools gathers an unfinished header line's bytes until it ends).
+                self.head_bytes += len(data)
+                if self.head_bytes > MAX_HEAD_BYTES:
+                    self.refuse(f"a head of over {MAX_HEAD_BYTES} bytes")
         except httptools.HttpParserUpgrade:
             self.fail(BadAnswer("the upstream switched protocols"))
         except httptools.HttpParserError as exc:
@@ -158,7 +178,7 @@ class Connection(asyncio.Protocol):
                 self.transport.abort()
                 return
             kind = BrokenAnswer if self.head_done else BadAnswer
-            self.fail(kind(f"malformed answer: {exc}"))
+            self.fail(kind(f"malformed answer: {self.refusal or exc}"))
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -179,11 +199,19 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------------------
     def on_message_begin(self) -> None:
         if self.head_done:
-            raise httptools.HttpParserError("a second answer to one request")
+            self.refuse("a second answer to one request")
+        self.heads += 1
+        if self.heads > MAX_INFORMATIONAL + 1:
+            self.refuse(f"more than {MAX_INFORMATIONAL} informational answers")
         self.headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
+        self.header_bytes += len(name) + len(value)
+        if len(self.headers) > MAX_HEADERS:
+            self.refuse(f"more than {MAX_HEADERS} headers")
+        if self.header_bytes > MAX_HEAD_BYTES:
+            self.refuse(f"headers of over {MAX_HEAD_BYTES} bytes")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -199,7 +227,7 @@ class Connection(asyncio.Protocol):
                 chunked = True
         if chunked and self.content_length is not None:
             # Two framings (RFC 9112 §6.3): the length would be relayed with a chunked body.
-            raise httptools.HttpParserError("both Transfer-Encoding and Content-Length")
+            self.refuse("both Transfer-Encoding and Content-Length")
         self.until_close = self.content_length is None and not chunked and status not in (204, 304)
         self.reusable = self.parser.should_keep_alive() and not self.until_close
         if self.head_request:
@@ -228,6 +256,11 @@ class Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         self.wake()
+
+    def refuse(self, reason: str) -> None:
+        """Stop the parser from a callback: the answer is malformed, for `reason`."""
+        self.refusal = reason
+        raise httptools.HttpParserError(reason)
 
     # -- the request ----------------------------------------------------------------------------
     async def exchange(self, head: bytes, body: bytes, read_timeout: float, head_request: bool):

@@ -6,12 +6,16 @@ with the test's `answer(request)`: bytes to write, or a callable doing something
 """
 
 import asyncio
+import contextlib
 import time
 
 import pytest
 
 from gateway.upstream import (
     HIGH_WATER,
+    MAX_HEAD_BYTES,
+    MAX_HEADERS,
+    MAX_INFORMATIONAL,
     BadAnswer,
     BrokenAnswer,
     ConnectFailed,
@@ -263,6 +267,68 @@ def test_what_is_not_an_http_answer_is_a_bad_answer(raw):
             await get(pool, address)
 
     run(raw, scenario)
+
+
+def head_with(headers: list[bytes]) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\n"
+        + b"".join(h + b"\r\n" for h in headers)
+        + b"Content-Length: 2\r\n\r\n{}"
+    )
+
+
+def test_a_head_within_the_limits_is_read():
+    # MAX_HEADERS in all with Content-Length; as many header bytes as allowed, less a margin;
+    # MAX_INFORMATIONAL 1xx answers before the answer.
+    answers = {
+        b"/many": head_with([b"X-N%d: v" % n for n in range(MAX_HEADERS - 1)]),
+        b"/big": head_with([b"X-Big: " + b"a" * (MAX_HEAD_BYTES - 1000)]),
+        b"/continues": b"HTTP/1.1 100 Continue\r\n\r\n" * MAX_INFORMATIONAL + OK,
+    }
+
+    async def scenario(pool, address, upstream):
+        for path in answers:
+            answer = await get(pool, address, path.decode())
+            assert (answer.status, await answer.read()) == (200, b"{}")
+
+    run(lambda request: answers[request.split(b" ")[1]], scenario)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        head_with([b"X-N%d: v" % n for n in range(MAX_HEADERS)]),  # one header too many
+        head_with([b"X-Big: " + b"a" * MAX_HEAD_BYTES]),  # one header too large, in one write
+        b"HTTP/1.1 100 Continue\r\n\r\n" * (MAX_INFORMATIONAL + 1) + OK,  # one 1xx too many
+    ],
+    ids=["too-many-headers", "too-large-header", "too-many-informational-answers"],
+)
+def test_an_answer_head_over_the_limits_is_a_bad_answer(raw):
+    async def scenario(pool, address, upstream):
+        with pytest.raises(BadAnswer, match="over|more than"):
+            await get(pool, address)
+
+    run(raw, scenario)
+
+
+def test_a_head_dripped_past_the_limit_is_a_bad_answer_before_the_read_timeout():
+    async def drip(reader, writer):
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(MAX_HEAD_BYTES // 1024 + 2):
+                writer.write(b"a" * 1024)
+                await writer.drain()
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(5)
+        return "close"
+
+    async def scenario(pool, address, upstream):
+        started = time.monotonic()
+        with pytest.raises(BadAnswer, match="over"):
+            await get(pool, address, read_timeout=5.0)
+        assert time.monotonic() - started < 4
+
+    run(lambda request: drip, scenario)
 
 
 def test_an_answer_framed_by_the_connection_closing_is_read_to_the_end():
