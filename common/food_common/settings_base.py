@@ -145,6 +145,9 @@ EVENT_MAX_RETRIES = env_int("EVENT_MAX_RETRIES", 5)
 EVENT_RETRY_BASE_SECONDS = env_float("EVENT_RETRY_BASE_SECONDS", 1.0)
 EVENT_RETRY_MAX_SECONDS = env_float("EVENT_RETRY_MAX_SECONDS", 60.0)
 EVENT_RELAY_INTERVAL = env_float("EVENT_RELAY_INTERVAL", 5.0)
+# Days a sent outbox event is kept (an order's trail in the admin shows it meanwhile); 0 keeps
+# them all. Purged hourly by each publishing project's beat; an unsent event is never purged.
+EVENT_OUTBOX_RETENTION_DAYS = env_float("EVENT_OUTBOX_RETENTION_DAYS", 30.0)
 # publish() checks each event's data against the contract's JSON Schema
 # (food_common.events.contract): 40-140 µs per event here (an order of 10 lines: 0.5 ms), so on by
 # default only with DEBUG (local runs, every project's tests).
@@ -258,6 +261,15 @@ def outbox_sweep(queue: str) -> dict:
     EVENT_RELAY_INTERVAL seconds, from its own beat (`bin/beat <project>`).
     """
     return beat_entry("food.events.relay_outbox", queue=queue, every=EVENT_RELAY_INTERVAL)
+
+
+def outbox_purge(queue: str) -> dict:
+    """Return the beat entry of the outbox purge (food.events.purge_outbox) on `queue`, hourly.
+
+    It deletes the sent events that occurred over EVENT_OUTBOX_RETENTION_DAYS ago; a project that
+    publishes events runs it beside its outbox sweep.
+    """
+    return beat_entry("food.events.purge_outbox", queue=queue, every=3600)
 
 
 def event_signing_settings() -> dict:

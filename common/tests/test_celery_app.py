@@ -20,7 +20,7 @@ from django.db import connection
 from food_common.celery_app import Task, beat_schedule_problems
 from food_common.events.tasks import handle_event
 from food_common.request_id import current_request_id, get_request_id
-from food_common.settings_base import beat_entry, outbox_sweep
+from food_common.settings_base import beat_entry, outbox_purge, outbox_sweep
 from tests.conftest import BROKER_REDIS_URL
 from tests.tasks import log_a_line
 
@@ -205,6 +205,7 @@ def test_a_beat_entry_expires_when_the_next_run_is_due():
     }
     assert outbox_sweep("q")["task"] == "food.events.relay_outbox"
     assert outbox_sweep("q")["schedule"] == 5.0  # EVENT_RELAY_INTERVAL
+    assert outbox_purge("q") == beat_entry("food.events.purge_outbox", queue="q", every=3600)
 
 
 # -- database connections ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.utils.html import escape
 from food_common.events import bus, signing
 from food_common.events.bus import Event, dispatch, publish, relay_pending
 from food_common.events.models import REJECTED, DeadLetter, InboxEntry, OutboxEvent
-from food_common.events.tasks import handle_event, relay_outbox, retry_delay
+from food_common.events.tasks import handle_event, purge_outbox, relay_outbox, retry_delay
 from food_common.testing import admin_tour, envelope
 from tests.conftest import closed_port
 from tests.models import HandledNote
@@ -651,3 +651,49 @@ def test_event_signing_key_is_required_when_debug_is_off(monkeypatch):
         "EVENT_SIGNING_KEY": "k" * 40,
         "EVENT_SIGNING_KEY_PREVIOUS": "p" * 40,
     }
+
+
+# -- the outbox purge ------------------------------------------------------------------------------
+
+
+def outbox_row(days_ago: float, *, sent: bool) -> OutboxEvent:
+    occurred = timezone.now() - timedelta(days=days_ago)
+    return OutboxEvent.objects.create(
+        type="test.happened",
+        producer="tests",
+        data={"days_ago": days_ago},
+        occurred_at=occurred,
+        sent_at=occurred + timedelta(seconds=1) if sent else None,
+    )
+
+
+@pytest.mark.django_db
+def test_the_purge_deletes_only_sent_events_older_than_the_retention(settings):
+    settings.EVENT_OUTBOX_RETENTION_DAYS = 30
+    old_sent = [outbox_row(31 + n, sent=True) for n in range(5)]
+    kept = {
+        outbox_row(400, sent=False).pk,  # never sent: kept whatever its age
+        outbox_row(29, sent=True).pk,  # within the retention
+        outbox_row(0, sent=True).pk,
+    }
+    assert purge_outbox() == len(old_sent)
+    assert set(OutboxEvent.objects.values_list("pk", flat=True)) == kept
+    assert purge_outbox() == 0
+
+
+@pytest.mark.django_db
+def test_the_purge_works_in_batches_until_none_is_left():
+    for n in range(7):
+        outbox_row(40 + n, sent=True)
+    outbox_row(1, sent=True)
+    assert bus.purge_sent(older_than_days=30, batch=3, max_batches=2) == 6  # two batches of 3
+    assert bus.purge_sent(older_than_days=30, batch=3, max_batches=2) == 1  # the rest, next run
+    assert OutboxEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_retention_of_zero_keeps_every_event(settings):
+    settings.EVENT_OUTBOX_RETENTION_DAYS = 0
+    outbox_row(1000, sent=True)
+    assert purge_outbox() == 0
+    assert OutboxEvent.objects.count() == 1

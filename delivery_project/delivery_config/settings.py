@@ -10,6 +10,7 @@ from food_common.settings_base import (
     beat_entry,
     event_signing_settings,
     live_updates_settings,
+    outbox_purge,
     outbox_sweep,
     service_settings,
 )
@@ -58,11 +59,12 @@ if not 0 < DISPATCH_RADIUS_START_KM <= DISPATCH_RADIUS_MAX_KM:
         "DISPATCH_RADIUS_START_KM must be positive and at most DISPATCH_RADIUS_MAX_KM"
     )
 
-# What this project's beat (`bin/beat delivery`) sends to its worker: the outbox sweep, the
-# positions' flush, and the dispatch sweep (expires overdue offers, grows the radius of the
+# What this project's beat (`bin/beat delivery`) sends to its worker: the outbox sweep and purge,
+# the positions' flush, and the dispatch sweep (expires overdue offers, grows the radius of the
 # deliveries still searching, gives up on them; the safety net of a worker killed mid-dispatch).
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox-delivery": outbox_sweep("delivery"),
+    "purge-outbox-delivery": outbox_purge("delivery"),
     "delivery-flush-positions": beat_entry(
         "delivery.flush_positions", queue="delivery", every=RIDER_POSITION_FLUSH_SECONDS
     ),

@@ -10,6 +10,7 @@ from food_common.settings_base import (
     beat_entry,
     event_signing_settings,
     live_updates_settings,
+    outbox_purge,
     outbox_sweep,
     service_settings,
 )
@@ -25,10 +26,11 @@ INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "orders", "notification
 
 READY_CHECKS = READY_CHECKS_WITH_BROKER
 
-# What this project's beat (`bin/beat orders`) sends to its workers: the outbox sweep to the queue
-# of the app that publishes events, and the notifications left unsent back to their queue.
+# What this project's beat (`bin/beat orders`) sends to its workers: the outbox sweep and purge to
+# the queue of the app that publishes events, and the notifications left unsent back to their queue.
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox-orders": outbox_sweep("orders"),
+    "purge-outbox-orders": outbox_purge("orders"),
     "notifications-requeue-stale": beat_entry(
         "notifications.requeue_stale", queue="notifications", every=60.0
     ),

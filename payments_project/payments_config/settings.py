@@ -9,6 +9,7 @@ from food_common.settings_base import (
     READY_CHECKS_WITH_BROKER,
     beat_entry,
     event_signing_settings,
+    outbox_purge,
     outbox_sweep,
     service_settings,
 )
@@ -20,10 +21,11 @@ INSTALLED_APPS = [*INSTALLED_APPS, "food_common.events", "payments"]
 
 READY_CHECKS = READY_CHECKS_WITH_BROKER
 
-# What this project's beat (`bin/beat payments`) sends to its worker: the outbox sweep, payments
-# left PENDING marked abandoned, and the old Idempotency-Key answers deleted.
+# What this project's beat (`bin/beat payments`) sends to its worker: the outbox sweep and purge,
+# payments left PENDING marked abandoned, and the old Idempotency-Key answers deleted.
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox-payments": outbox_sweep("payments"),
+    "purge-outbox-payments": outbox_purge("payments"),
     "payments-expire-stale-pending": beat_entry(
         "payments.expire_stale_pending", queue="payments", every=60.0
     ),

@@ -7,7 +7,8 @@ Producing: `publish("order.created", data)` inside the database transaction of t
 causes it, in the service the contract names as its producer (its data checked against the
 contract with EVENT_CONTRACT_VALIDATE). The event is an `OutboxEvent` row of that transaction;
 after commit it is sent to every queue the contract lists for it, and the periodic
-`relay_outbox` task re-sends what the broker did not take. No event exists for a rolled-back
+`relay_outbox` task re-sends what the broker did not take; `purge_outbox` deletes the sent
+events older than EVENT_OUTBOX_RETENTION_DAYS. No event exists for a rolled-back
 change; no committed change loses its event.
 
 Consuming: `@handles("order.created")` in an app's `handlers` module registers a handler on the

@@ -157,6 +157,30 @@ def relay_pending(*, older_than_seconds: float = 2.0, limit: int = 500) -> int:
     return sent
 
 
+def purge_sent(*, older_than_days: float, batch: int = 5000, max_batches: int = 20) -> int:
+    """Delete outbox events sent more than `older_than_days` ago (by when they occurred), in
+    batches of `batch` rows, each its own transaction; return how many went.
+
+    An event not sent yet is never deleted, whatever its age. What is left over after
+    `max_batches` goes with the next run. Inbox entries are kept: they are what makes a handler
+    ignore a repeat of an old event, and a repeat can come at any time (a replayed message).
+    """
+    cutoff = timezone.now() - timezone.timedelta(days=older_than_days)
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(
+            OutboxEvent.objects.filter(occurred_at__lt=cutoff, sent_at__isnull=False)
+            .order_by("occurred_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        deleted += OutboxEvent.objects.filter(pk__in=ids, sent_at__isnull=False).delete()[0]
+        if len(ids) < batch:
+            break
+    return deleted
+
+
 # -- consuming ---------------------------------------------------------------------------------
 
 

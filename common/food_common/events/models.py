@@ -30,7 +30,9 @@ class OutboxEvent(models.Model):
                 fields=["occurred_at"],
                 condition=models.Q(sent_at__isnull=True),
                 name="events_outbox_pending_idx",
-            )
+            ),
+            # The purge of old sent events (bus.purge_sent) and the admin's newest-first list.
+            models.Index(fields=["occurred_at"], name="events_outbox_occurred_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Celery tasks of the event bus: one entry point per queue, and the outbox sweep."""
+"""Celery tasks of the event bus: one entry point per queue, the outbox sweep and purge."""
 
 import logging
 import uuid
@@ -6,7 +6,13 @@ import uuid
 from celery import shared_task
 from django.conf import settings
 
-from food_common.events.bus import HANDLE_TASK, dispatch, handle_task_argsrepr, relay_pending
+from food_common.events.bus import (
+    HANDLE_TASK,
+    dispatch,
+    handle_task_argsrepr,
+    purge_sent,
+    relay_pending,
+)
 from food_common.events.metrics import count_retry
 from food_common.events.models import REJECTED, DeadLetter
 from food_common.events.signing import rejection
@@ -100,3 +106,15 @@ def relay_outbox() -> int:
     if sent:
         logger.info("outbox sweep sent %d event(s)", sent)
     return sent
+
+
+@shared_task(name="food.events.purge_outbox", ignore_result=True)
+def purge_outbox() -> int:
+    """Delete the sent outbox events that occurred over EVENT_OUTBOX_RETENTION_DAYS ago (0: none)."""
+    days = settings.EVENT_OUTBOX_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    deleted = purge_sent(older_than_days=days)
+    if deleted:
+        logger.info("outbox purge deleted %d event(s) sent over %g day(s) ago", deleted, days)
+    return deleted

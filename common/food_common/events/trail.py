@@ -11,7 +11,9 @@ models of its own domain), the `problems` it sees (a record left half-done) and 
 contract lists them (handled, dead-lettered or still waiting, with its task in Flower), one
 time-sorted timeline, the request ids under which it all happened, and the problems that make a
 stuck subject diagnosable (an event the broker never took, a consumer that has not handled it, a
-dead letter, a service whose part is missing).
+dead letter, a service whose part is missing). The outbox keeps sent events for
+EVENT_OUTBOX_RETENTION_DAYS (food_common.events.tasks.purge_outbox): an older subject's trail shows
+its records without its events.
 
 A service serves its part to the one that merges over an internal path that the gateway never
 forwards, with no token but a request signed with the event signing key (`TrailPartView`,
