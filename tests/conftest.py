@@ -3,9 +3,10 @@
 import os
 import uuid
 
+import psycopg
 import pytest
 
-from tests.client import Api
+from tests.client import PASSWORD, Api, unique
 from tests.stack import Stack
 
 
@@ -70,3 +71,24 @@ def menu(api):
         for name, price in (("Moussaka", "12.50"), ("Souvlaki", "8.00"))
     ]
     return {"owner": owner, "restaurant": restaurant, "dishes": dishes}
+
+
+# -- an admin (the delivery tests verify riders with it) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def admin_email(api, stack) -> str:
+    """A registered user promoted to admin in auth's database (admins are never self-made)."""
+    email = unique("delivery-admin")
+    api.register_and_login(email)
+    with psycopg.connect(stack.dsn("auth"), autocommit=True) as conn:
+        conn.execute("UPDATE accounts_user SET role = 'admin' WHERE email = %s", [email])
+    return email
+
+
+@pytest.fixture
+def admin(api, admin_email) -> dict:
+    """The admin, logged in now (access tokens last minutes, the module longer)."""
+    reply = api.post("/auth/login", {"email": admin_email, "password": PASSWORD})
+    assert reply.status == 200, reply
+    return reply.json()

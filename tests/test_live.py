@@ -18,10 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from tests import test_delivery_flow as flow
 from tests.client import open_kitchen, unique, wait_for
-from tests.stack import ROOT, Process, free_port, wait_until_up
-from tests.test_delivery_flow import (
+from tests.last_mile import (
+    GOOD_CARD,
     new_city,
     north_of,
     ready_order,
@@ -31,10 +30,8 @@ from tests.test_delivery_flow import (
     wait_status,
     working_rider,
 )
+from tests.stack import ROOT, Process, free_port, wait_until_up
 
-GOOD_CARD = "4242424242424242"
-# The delivery tests' admin (who verifies riders), as fixtures of this module too.
-admin_email, admin = flow.admin_email, flow.admin
 POSITION = "delivery.position"
 
 
