@@ -110,6 +110,12 @@ def paid_order(api, kitchen, customer) -> dict:
     )
     assert reply.status == 201, reply
     order = reply.json()
+    pay(api, customer, order)
+    return order
+
+
+def pay(api, customer, order: dict) -> None:
+    """Pay `order` with the good card and wait until orders has it PAID."""
     reply = api.post(
         "/payments",
         {"order_id": order["id"], "card_number": GOOD_CARD},
@@ -118,7 +124,6 @@ def paid_order(api, kitchen, customer) -> dict:
     )
     assert reply.status in (200, 201), reply
     wait_status(api, customer, order["id"], "PAID")
-    return order
 
 
 def advance(api, kitchen, order: dict, *statuses: str) -> None:

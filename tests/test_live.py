@@ -20,9 +20,9 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.client import open_kitchen, unique, wait_for
 from tests.last_mile import (
-    GOOD_CARD,
     new_city,
     north_of,
+    pay,
     ready_order,
     report,
     step,
@@ -143,22 +143,6 @@ def place(api, kitchen, customer, base_url=None) -> dict:
     )
     assert reply.status == 201, reply
     return reply.json()
-
-
-def pay(api, customer, order: dict) -> None:
-    reply = api.post(
-        "/payments",
-        {"order_id": order["id"], "card_number": GOOD_CARD},
-        token=customer["access"],
-        headers={"Idempotency-Key": uuid.uuid4().hex},
-    )
-    assert reply.status in (200, 201), reply
-    wait_for(
-        lambda: (
-            api.get(f"/orders/{order['id']}", token=customer["access"]).json()["status"] == "PAID"
-        ),
-        message=f"order {order['id']} to be PAID",
-    )
 
 
 def advance(api, kitchen, order: dict, *statuses: str, base_url=None) -> None:
