@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 API_UPSTREAMS = ("auth", "catalog", "orders", "payments", "delivery")
 SCHEMA_TTL = 60.0
+READY_TTL = 1.0
 
 
 def _client(name: str) -> ServiceClient:
@@ -71,30 +72,41 @@ def readiness() -> tuple[dict, int]:
     return details, 503 if failed else 200
 
 
+class _Cached:
+    """A value built by `build()` at most once every `ttl` seconds, whoever asks and how often.
+
+    Callers that come while it is being built wait for that build rather than start their own.
+    """
+
+    def __init__(self, build, ttl: float, clock=time.monotonic):
+        self.build, self.ttl, self.clock = build, ttl, clock
+        self.lock = threading.Lock()
+        self.clear()
+
+    def get(self):
+        with self.lock:
+            if self.built_at is None or self.clock() - self.built_at > self.ttl:
+                self.value = self.build()
+                self.built_at = self.clock()
+            return self.value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.value, self.built_at = None, None
+
+
+# The public /ready answers anyone: it probes the gateway's database, Redis and every upstream
+# copy at most once every READY_TTL seconds, so that a client asking in a loop costs the services
+# nothing (a readiness probe asks every few seconds). The internal port's /ready probes each time.
+public_readiness = _Cached(lambda: readiness(), READY_TTL)
+schema_cache = _Cached(lambda: merge_schemas(fetch_schemas()), SCHEMA_TTL)
+
+
 @safe_methods_only
 def ready(request):
     """Say whether the gateway is ready ("ok", "degraded" or "unavailable"), nothing more."""
-    details, status = readiness()
+    details, status = public_readiness.get()
     return JsonResponse({"status": details["status"]}, status=status)
-
-
-class _SchemaCache:
-    """The merged OpenAPI document, rebuilt at most once a minute."""
-
-    def __init__(self):
-        self.document = None
-        self.built_at = 0.0
-        self.lock = threading.Lock()
-
-    def get(self) -> dict:
-        with self.lock:
-            if self.document is None or time.monotonic() - self.built_at > SCHEMA_TTL:
-                self.document = merge_schemas(fetch_schemas())
-                self.built_at = time.monotonic()
-            return self.document
-
-
-schema_cache = _SchemaCache()
 
 
 def fetch_schemas() -> dict[str, dict]:

@@ -9,11 +9,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from gateway import views
 from gateway.metrics_server import make_internal_server
 
 
 class HealthyService(BaseHTTPRequestHandler):
+    probes = 0  # the /health requests it has answered
+
     def do_GET(self):  # noqa: N802
+        if self.path == "/health":
+            HealthyService.probes += 1
         body = b'{"status": "ok"}'
         self.send_response(200 if self.path == "/health" else 404)
         self.send_header("Content-Type", "application/json")
@@ -32,6 +37,14 @@ def serve(server) -> str:
 
 def database_down() -> None:
     raise ConnectionError("the database does not answer")
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness():
+    """Each test asks the public /ready afresh (it keeps its answer for READY_TTL seconds)."""
+    views.public_readiness.clear()
+    yield
+    views.public_readiness.clear()
 
 
 @pytest.fixture
@@ -92,6 +105,26 @@ def test_public_ready_is_unavailable_when_the_gateway_database_fails(client, set
     reply = client.get("/ready")
     assert reply.status_code == 503
     assert reply.json() == {"status": "unavailable"}
+
+
+@pytest.mark.django_db
+def test_public_ready_asked_in_a_loop_probes_the_upstreams_once_a_second(
+    client, settings, upstreams, monkeypatch
+):
+    clock = [1000.0]
+    monkeypatch.setattr(views.public_readiness, "clock", lambda: clock[0])
+    HealthyService.probes = 0
+    for _ in range(50):
+        assert client.get("/ready").json() == {"status": "ok"}
+    assert HealthyService.probes == 5  # one /health per upstream with a healthy copy, once
+
+    # Within the second the answer stands; after it, the next asker probes again and sees.
+    settings.UPSTREAMS = {**settings.UPSTREAMS, "payments": [upstreams["dead"]]}
+    clock[0] += views.READY_TTL
+    assert client.get("/ready").json() == {"status": "ok"}
+    clock[0] += 0.01
+    assert client.get("/ready").json() == {"status": "degraded"}
+    assert HealthyService.probes == 9  # payments' one copy is the dead one now
 
 
 @pytest.mark.django_db
