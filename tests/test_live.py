@@ -2,14 +2,18 @@
 gateway, to the live server (bin/live), fed by the real workers; and the /live page in a real
 headless Chromium (Debian's `chromium`, driven over the DevTools protocol)."""
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 import jwt
 import pytest
@@ -409,6 +413,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its zygote, renderers and crash handler: one group to stop
         )
         page = wait_for(lambda: self._page(port), timeout=30, message="chromium's page")
         self.cdp = ws_connect(
@@ -447,9 +452,26 @@ class Browser:
                 return answer.get("result", {}).get("result", {}).get("value")
 
     def close(self) -> None:
+        """Stop every process of the browser, so that none still writes to its profile."""
         self.cdp.close()
-        self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
+        wait_for(lambda: not _group_alive(self.process.pid), timeout=10, interval=0.1,
+                 message="chromium's processes to end")  # fmt: skip
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (a zombie, waiting to be reaped, does not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ")".
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue  # ended while we looked
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
 
 
 def test_the_live_page_shows_a_status_change_in_a_real_browser(api, stack, kitchen, customer):
