@@ -98,7 +98,7 @@ class _Cached:
 # The public /ready answers anyone: it probes the gateway's database, Redis and every upstream
 # copy at most once every READY_TTL seconds, so that a client asking in a loop costs the services
 # nothing (a readiness probe asks every few seconds). The internal port's /ready probes each time.
-public_readiness = _Cached(lambda: readiness(), READY_TTL)
+public_readiness = _Cached(readiness, READY_TTL)
 schema_cache = _Cached(lambda: merge_schemas(fetch_schemas()), SCHEMA_TTL)
 
 

@@ -175,7 +175,7 @@ def purge_sent(*, older_than_days: float, batch: int = 5000, max_batches: int = 
         )
         if not ids:
             break
-        deleted += OutboxEvent.objects.filter(pk__in=ids, sent_at__isnull=False).delete()[0]
+        deleted += OutboxEvent.objects.filter(pk__in=ids).delete()[0]
         if len(ids) < batch:
             break
     return deleted
